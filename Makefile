@@ -51,9 +51,15 @@ lint: $(STAMP) ## ruff and terraform fmt -check
 	$(BIN)/ruff format --check scripts functions tests
 	$(BIN)/terraform fmt -recursive -check .
 
-scan: $(STAMP) ## checkov security scan of the root and modules (zero failures; skips are justified inline)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
-	$(BIN)/checkov --skip-download --quiet --compact --framework terraform -d . --skip-path build --skip-path .venv --skip-path tests
+SCAN_VENV := .venv-scan
+
+$(SCAN_VENV)/.installed: requirements-scan.txt
+	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	@touch $@
+
+scan: $(SCAN_VENV)/.installed ## checkov security scan of the root and modules (zero failures; skips are justified inline)
+	$(SCAN_VENV)/bin/checkov --skip-download --quiet --compact --framework terraform -d . --skip-path build --skip-path .venv --skip-path tests
 
 docs: $(STAMP) ## Regenerate the inputs/outputs tables in modules/*/README.md
 	$(PY) scripts/build.py docs

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "_shared"))
 
-from opskit_tools.scenarios import run_all  # noqa: E402
+from opskit_tools.scenarios import run_all
 
 if __name__ == "__main__":
     for key, value in {

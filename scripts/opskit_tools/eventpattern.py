@@ -69,7 +69,7 @@ def _match_value(rule: Any, value: Any) -> bool:
         return rule == value and type(rule) is type(value)
     if len(rule) != 1:
         raise PatternError(f"a matcher object has exactly one operator, got {sorted(rule)}")
-    (op, arg), = rule.items()
+    ((op, arg),) = rule.items()
     if op == "prefix":
         return isinstance(value, str) and _str_op(arg, value, str.startswith)
     if op == "suffix":
@@ -77,7 +77,8 @@ def _match_value(rule: Any, value: Any) -> bool:
     if op == "equals-ignore-case":
         return isinstance(value, str) and value.lower() == str(arg).lower()
     if op == "wildcard":
-        return isinstance(value, str) and re.fullmatch(".*".join(map(re.escape, str(arg).split("*"))), value) is not None
+        regex = ".*".join(map(re.escape, str(arg).split("*")))
+        return isinstance(value, str) and re.fullmatch(regex, value) is not None
     if op == "anything-but":
         if isinstance(arg, Mapping):
             return not _match_value(arg, value)

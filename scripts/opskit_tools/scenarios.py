@@ -38,7 +38,7 @@ class Report:
         cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
         widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
         for n, row in enumerate(cells):
-            print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip(), file=self.out)
+            print("  " + "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip(), file=self.out)
             if n == 0:
                 print("  " + "  ".join("-" * w for w in widths), file=self.out)
 
