@@ -15,6 +15,7 @@ data "archive_file" "package" {
 }
 
 resource "aws_cloudwatch_log_group" "this" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 days by default for operational logs); environments with a one-year rule set it to 365 or more.
   name              = "/aws/lambda/${var.name}"
   retention_in_days = var.log_retention_days
   kms_key_id        = var.kms_key_arn

@@ -97,3 +97,32 @@ def _str_op(arg: Any, value: str, fn: Any) -> bool:
     if isinstance(arg, Mapping) and "equals-ignore-case" in arg:
         return fn(value.lower(), str(arg["equals-ignore-case"]).lower())
     return fn(value, arg)
+
+
+_OPERATORS = {"prefix", "suffix", "equals-ignore-case", "wildcard", "anything-but", "numeric", "exists", "cidr"}
+
+
+def problems(pattern: Any, path: str = "") -> list[str]:
+    """Structural problems EventBridge would reject (empty arrays, unknown operators, non-object nodes)."""
+    found: list[str] = []
+    if not isinstance(pattern, Mapping) or not pattern:
+        return [f"{path or 'pattern'}: must be a non-empty JSON object"]
+    for key, value in pattern.items():
+        where = f"{path}.{key}" if path else key
+        if key == "$or":
+            if not isinstance(value, list) or len(value) < 2:
+                found.append(f"{where}: $or needs an array of at least two patterns")
+            else:
+                for n, alternative in enumerate(value):
+                    found.extend(problems(alternative, f"{where}[{n}]"))
+        elif isinstance(value, Mapping):
+            found.extend(problems(value, where))
+        elif isinstance(value, list):
+            if not value:
+                found.append(f"{where}: an empty array matches nothing")
+            for rule in value:
+                if isinstance(rule, Mapping) and (len(rule) != 1 or next(iter(rule)) not in _OPERATORS):
+                    found.append(f"{where}: unknown matcher {sorted(rule)}")
+        else:
+            found.append(f"{where}: values must be arrays (or objects), got {value!r}")
+    return found
