@@ -13,6 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "functions" / "_shared"))
 
+from opskit_tools.fastmoto import share_botocore_loader
 from opskit_tools.scenarios import run_all
 
 if __name__ == "__main__":
@@ -24,6 +25,7 @@ if __name__ == "__main__":
     }.items():
         os.environ[key] = value  # moto only: never a real account
     os.environ.pop("AWS_PROFILE", None)
+    share_botocore_loader()
     if len(sys.argv) < 2 or sys.argv[1] not in ("demo", "bench"):
         sys.exit("usage: run_scenarios.py demo|bench [scenario ...]")
     sys.exit(run_all(f"{sys.argv[1]}_scenarios", sys.argv[2:] or None))

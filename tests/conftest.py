@@ -15,8 +15,11 @@ sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "functions" / "_shared"))
 
 import opskit_common  # noqa: E402
+from opskit_tools.fastmoto import share_botocore_loader  # noqa: E402
 from opskit_tools.loader import load_event as _load_event  # noqa: E402
 from opskit_tools.loader import load_handler as _load_handler  # noqa: E402
+
+share_botocore_loader()
 
 REGION = "eu-central-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

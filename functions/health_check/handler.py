@@ -1,0 +1,609 @@
+"""Website health checks: every target checked concurrently, one metric set and one log line per target.
+
+Configuration (environment, built once per container):
+  TARGETS           JSON list of target objects (see `Target`); when absent, the single-site variables
+                    `site` (URL) and `expected` (text) of the original canary blueprint are used.
+  METRIC_NAMESPACE  CloudWatch namespace of the Embedded Metric Format lines (default opskit/HealthCheck).
+  MAX_WORKERS       Targets checked at the same time (default 32).
+  CONNECT_RETRIES   Extra attempts, within the run, when a connection cannot be established (default 1).
+  MAX_BODY_BYTES    Body bytes read for the text checks (default 2 MiB); the rest is not downloaded.
+
+Per target the function prints an EMF document (dimension Target; Success, LatencyMs, StatusCode and, for
+https, CertDaysRemaining) and logs one line with the reason of a failure. When any target failed it
+raises `PartialFailure` after all targets were checked, so the function's Errors metric still reflects
+a failed run. Values of headers read from `headers_secret_arn` never reach a log line or the result.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import functools
+import json
+import logging
+import os
+import re
+import ssl
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import opskit_common as common
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import DecodeError, NameResolutionError, ProtocolError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+LOG = common.get_logger(__name__)
+# botocore logs response bodies at DEBUG, and GetSecretValue's body is the headers secret: keep it out of the
+# function's log whatever log level is configured.
+logging.getLogger("botocore").setLevel(logging.INFO)
+
+USER_AGENT = "opskit-health-check/1.0"
+DEFAULT_NAMESPACE = "opskit/HealthCheck"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+TARGET_FIELDS = frozenset(
+    {
+        "name",
+        "url",
+        "method",
+        "headers",
+        "body",
+        "expected_status",
+        "expected_text",
+        "unexpected_text",
+        "regex",
+        "max_latency_ms",
+        "min_cert_days",
+        "timeout_seconds",
+        "follow_redirects",
+        "headers_secret_arn",
+        "ca_bundle",
+    }
+)
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
+PARAMETER_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/.+$")
+HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+MAX_REDIRECTS = 10
+TASK_ROOT = Path(__file__).resolve().parent
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    url: str
+    method: str = "GET"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: str | None = None
+    expected_status: tuple[int, ...] = (200,)
+    expected_text: str | None = None
+    unexpected_text: str | None = None
+    regex: re.Pattern[str] | None = None
+    max_latency_ms: float | None = None
+    min_cert_days: int | None = None
+    timeout_seconds: float = 10.0
+    follow_redirects: bool = True
+    headers_secret_arn: str | None = None
+    ca_bundle: str | None = None
+
+    @property
+    def reads_body(self) -> bool:
+        return any(v is not None for v in (self.expected_text, self.unexpected_text, self.regex))
+
+
+def _fail(where: str, message: str) -> common.ConfigError:
+    return common.ConfigError(f"{where}: {message}")
+
+
+def _optional_str(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or value == "":
+        raise _fail(where, f"{key} must be a non-empty string")
+    return value
+
+
+def _optional_number(raw: Mapping[str, Any], key: str, where: str, minimum: float) -> float | None:
+    value = raw.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise _fail(where, f"{key} must be a number >= {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def parse_target(raw: Any, where: str) -> Target:
+    """One TARGETS entry → Target, or ConfigError naming the target and the field."""
+    if not isinstance(raw, Mapping):
+        raise _fail(where, f"a target must be a JSON object, got {type(raw).__name__}")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _fail(where, "name is required (a non-empty string)")
+    where = f"target {name!r}"
+    unknown = sorted(set(raw) - TARGET_FIELDS)
+    if unknown:
+        raise _fail(where, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(TARGET_FIELDS))}")
+
+    url = raw.get("url")
+    if not isinstance(url, str) or not url:
+        raise _fail(where, "url is required")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _fail(where, f"url {redact_url(url)!r} must be an absolute http:// or https:// URL")
+
+    method = str(raw.get("method") or "GET").upper()
+    if method not in METHODS:
+        raise _fail(where, f"method {method!r} is not one of {', '.join(METHODS)}")
+
+    headers = raw.get("headers") or {}
+    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
+        raise _fail(where, "headers must be an object of header name to string value")
+    bad = [k for k in headers if not HEADER_NAME.match(k)]
+    if bad:
+        raise _fail(where, f"invalid header name(s) {bad}")
+
+    body = raw.get("body")
+    if body is not None and not isinstance(body, str):
+        raise _fail(where, "body must be a string")
+
+    statuses = raw.get("expected_status", [200])
+    if isinstance(statuses, int) and not isinstance(statuses, bool):
+        statuses = [statuses]
+    if (
+        not isinstance(statuses, list)
+        or not statuses
+        or not all(isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in statuses)
+    ):
+        raise _fail(where, f"expected_status must be a non-empty list of HTTP status codes, got {statuses!r}")
+
+    expected_text = _optional_str(raw, "expected_text", where)
+    unexpected_text = _optional_str(raw, "unexpected_text", where)
+    pattern = _optional_str(raw, "regex", where)
+    regex = None
+    if pattern is not None:
+        try:
+            regex = re.compile(pattern)
+        except re.error as exc:
+            raise _fail(where, f"regex {pattern!r} does not compile: {exc}") from None
+    if method == "HEAD" and (expected_text or unexpected_text or regex):
+        raise _fail(where, "text and regex checks need a body; HEAD responses have none")
+
+    max_latency_ms = _optional_number(raw, "max_latency_ms", where, 1)
+    min_cert_days = _optional_number(raw, "min_cert_days", where, 0)
+    if min_cert_days is not None and parts.scheme != "https":
+        raise _fail(where, "min_cert_days needs an https:// url")
+    timeout = _optional_number(raw, "timeout_seconds", where, 0.1)
+
+    follow = raw.get("follow_redirects", True)
+    if not isinstance(follow, bool):
+        raise _fail(where, "follow_redirects must be true or false")
+
+    secret_arn = _optional_str(raw, "headers_secret_arn", where)
+    if secret_arn is not None and not (SECRET_ARN.match(secret_arn) or PARAMETER_ARN.match(secret_arn)):
+        raise _fail(where, "headers_secret_arn must be a Secrets Manager secret ARN or an SSM parameter ARN")
+
+    ca_bundle = _optional_str(raw, "ca_bundle", where)
+    if ca_bundle is not None:
+        path = Path(ca_bundle) if os.path.isabs(ca_bundle) else TASK_ROOT / ca_bundle
+        if not path.is_file():
+            raise _fail(where, f"ca_bundle {ca_bundle!r} is not a file (relative paths are read from {TASK_ROOT})")
+        ca_bundle = str(path)
+
+    return Target(
+        name=name,
+        url=url,
+        method=method,
+        headers=dict(headers),
+        body=body,
+        expected_status=tuple(statuses),
+        expected_text=expected_text,
+        unexpected_text=unexpected_text,
+        regex=regex,
+        max_latency_ms=max_latency_ms,
+        min_cert_days=None if min_cert_days is None else int(min_cert_days),
+        timeout_seconds=10.0 if timeout is None else timeout,
+        follow_redirects=follow,
+        headers_secret_arn=secret_arn,
+        ca_bundle=ca_bundle,
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    targets: tuple[Target, ...]
+    namespace: str
+    max_workers: int
+    connect_retries: int
+    max_body_bytes: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        raw_targets = common.env_json(env, "TARGETS")
+        if raw_targets is None:
+            site = env.get("site")
+            if not site:
+                raise common.ConfigError("TARGETS is not set (nor the single-site variables site/expected)")
+            host = urlsplit(site).hostname or "site"
+            raw_targets = [{"name": host, "url": site, "expected_text": env.get("expected") or None}]
+        if not isinstance(raw_targets, list) or not raw_targets:
+            raise common.ConfigError("TARGETS must be a non-empty JSON list of target objects")
+        targets = tuple(parse_target(raw, f"TARGETS[{i}]") for i, raw in enumerate(raw_targets))
+        names = [t.name for t in targets]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise common.ConfigError(f"TARGETS: duplicate target name(s) {', '.join(duplicates)}")
+        return cls(
+            targets=targets,
+            namespace=common.env_str(env, "METRIC_NAMESPACE", DEFAULT_NAMESPACE) or DEFAULT_NAMESPACE,
+            max_workers=common.env_int(env, "MAX_WORKERS", 32, minimum=1),
+            connect_retries=common.env_int(env, "CONNECT_RETRIES", 1, minimum=0),
+            max_body_bytes=common.env_int(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024),
+        )
+
+
+@functools.cache
+def config() -> Config:
+    return Config.from_env(os.environ)
+
+
+# --- secrets -----------------------------------------------------------------------------------------
+
+
+class SecretHeadersError(Exception):
+    """The headers secret could not be read or is not a JSON object of header strings."""
+
+
+def read_secret_headers(arn: str) -> dict[str, str]:
+    """Headers from a Secrets Manager secret or an SSM SecureString parameter holding a JSON object.
+    Error messages name the ARN and the problem, never the content."""
+    try:
+        if SECRET_ARN.match(arn):
+            raw = common.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
+        else:
+            raw = common.client("ssm").get_parameter(Name=arn, WithDecryption=True)["Parameter"]["Value"]
+    except Exception as exc:  # botocore ClientError, endpoint errors: the target fails, the others run
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+        raise SecretHeadersError(f"could not read headers secret {arn}: {code}") from None
+    try:
+        headers = json.loads(raw or "")
+    except json.JSONDecodeError:
+        raise SecretHeadersError(f"headers secret {arn} is not JSON") from None
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        raise SecretHeadersError(f"headers secret {arn} must be a JSON object of header name to string value")
+    for key, value in headers.items():
+        if not HEADER_NAME.match(key) or any(c in value for c in "\r\n\0"):
+            raise SecretHeadersError(f"headers secret {arn}: header {key!r} has an invalid name or value")
+    return headers
+
+
+def load_secrets(targets: Iterable[Target]) -> dict[str, dict[str, str] | SecretHeadersError]:
+    """Each distinct headers_secret_arn read once per run (rotation is picked up on the next run)."""
+    loaded: dict[str, dict[str, str] | SecretHeadersError] = {}
+    for arn in dict.fromkeys(t.headers_secret_arn for t in targets if t.headers_secret_arn):
+        try:
+            loaded[arn] = read_secret_headers(arn)
+        except SecretHeadersError as exc:
+            loaded[arn] = exc
+    return loaded
+
+
+# --- one check ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    url: str
+    ok: bool = False
+    status: int | None = None
+    latency_ms: int | None = None
+    cert_days: int | None = None
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (category, reason)
+
+    @property
+    def reason(self) -> str | None:
+        return "; ".join(reason for _, reason in self.failures) or None
+
+    @property
+    def category(self) -> str | None:
+        return self.failures[0][0] if self.failures else None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+            "reason": self.reason,
+        }
+
+
+class _DeadlineExceeded(Exception):
+    pass
+
+
+def redact_url(url: str) -> str:
+    """The URL without a password in its user-info part."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for value in secrets:
+        if value:
+            text = text.replace(value, "***")
+    return text
+
+
+class _Session(requests.Session):
+    """requests drops Authorization when a redirect leaves the origin; this drops every secret header."""
+
+    secret_names: tuple[str, ...] = ()
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        super().rebuild_auth(prepared_request, response)
+        if self.secret_names and self.should_strip_auth(response.request.url, prepared_request.url):
+            for name in self.secret_names:
+                prepared_request.headers.pop(name, None)
+
+
+def _session(connect_retries: int, secret_names: Iterable[str] = ()) -> requests.Session:
+    """A session of its own per target and run: no cookies shared between sites, a fresh TLS handshake
+    (so the certificate is really inspected) and connection-level retries only (never a second POST)."""
+    session = _Session()
+    session.secret_names = tuple(secret_names)
+    retry = Retry(
+        total=connect_retries,
+        connect=connect_retries,
+        read=False,
+        status=0,
+        other=0,
+        redirect=False,
+        backoff_factor=0,
+        raise_on_status=False,
+    )
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=1)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.max_redirects = MAX_REDIRECTS
+    session.headers["User-Agent"] = USER_AGENT
+    return session
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen: set[int] = set()
+    current: BaseException = exc
+    while id(current) not in seen:
+        seen.add(id(current))
+        nxt = getattr(current, "reason", None)  # urllib3 MaxRetryError
+        if not isinstance(nxt, BaseException):
+            nxt = next((a for a in current.args if isinstance(a, BaseException)), None)
+        if nxt is None:
+            nxt = current.__cause__ or current.__context__
+        if nxt is None:
+            break
+        current = nxt
+    return current
+
+
+def _classify(exc: requests.RequestException, target: Target) -> tuple[str, str]:
+    host = urlsplit(target.url).hostname
+    timeout = f"{target.timeout_seconds:g} s"
+    if isinstance(exc, requests.ConnectTimeout):
+        return "timeout", f"connection to {host} timed out after {timeout}"
+    if isinstance(exc, requests.ReadTimeout):
+        return "timeout", f"no response within {timeout}"
+    if isinstance(exc, requests.TooManyRedirects):
+        return "redirect", f"more than {MAX_REDIRECTS} redirects"
+    cause = _root_cause(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        detail = getattr(cause, "verify_message", None) or getattr(cause, "reason", None) or str(cause)
+        return "tls", f"TLS error: {detail}"
+    if isinstance(cause, NameResolutionError) or "Name or service not known" in str(cause):
+        return "dns", f"DNS lookup failed for {host}"
+    if isinstance(cause, ConnectionRefusedError) or "Connection refused" in str(cause):
+        return "connection", f"connection to {host} refused"
+    if isinstance(cause, ConnectionResetError):
+        return "connection", f"connection to {host} reset"
+    if isinstance(exc, requests.ConnectionError):
+        return "connection", f"connection to {host} failed: {type(cause).__name__}"
+    return "request", f"request failed: {type(exc).__name__}: {exc}"
+
+
+def _cert_days(response: requests.Response, now: float) -> int | None:
+    """Whole days until the served certificate expires, read from the verified peer certificate of the
+    connection that answered (before its body is read, while the connection is still attached)."""
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    if not isinstance(sock, ssl.SSLSocket):
+        return None
+    cert = sock.getpeercert()
+    if not cert or "notAfter" not in cert:
+        return None
+    return int((ssl.cert_time_to_seconds(cert["notAfter"]) - now) // 86400)
+
+
+def _decode(body: bytes, response: requests.Response) -> str:
+    """The body as text: the declared charset, else UTF-8, else a detected encoding (requests would
+    otherwise assume ISO-8859-1 for text/* without a charset and garble UTF-8 pages)."""
+    content_type = response.headers.get("Content-Type", "")
+    declared = response.encoding if "charset=" in content_type.lower() else None
+    if declared:
+        try:
+            return body.decode(declared, errors="replace")
+        except LookupError:
+            pass
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body.decode(response.apparent_encoding or "utf-8", errors="replace")
+
+
+def check(target: Target, cfg: Config, secret: dict[str, str] | SecretHeadersError | None = None) -> Result:
+    """Check one target; never raises (every problem becomes a failure reason)."""
+    result = Result(name=target.name, url=redact_url(target.url))
+    if isinstance(secret, SecretHeadersError):
+        result.failures.append(("secret", str(secret)))
+        return result
+    secret_headers = secret or {}
+    headers = {**target.headers, **secret_headers}
+
+    session = _session(cfg.connect_retries, secret_headers)
+    started = time.perf_counter()
+    deadline = started + target.timeout_seconds
+    text = ""
+    try:
+        response = session.request(
+            target.method,
+            target.url,
+            headers=headers,
+            data=target.body.encode("utf-8") if target.body is not None else None,
+            timeout=(target.timeout_seconds, target.timeout_seconds),
+            allow_redirects=target.follow_redirects,
+            verify=target.ca_bundle or True,
+            stream=True,
+        )
+        with response:
+            result.status = response.status_code
+            if urlsplit(response.url).scheme == "https":
+                result.cert_days = _cert_days(response, time.time())
+            chunks: list[bytes] = []
+            size = 0
+            while target.method != "HEAD" and size < cfg.max_body_bytes:
+                # read1 returns what has arrived (decompressed), so a body that trickles in byte by byte
+                # still meets the deadline; each wait is bounded by the read timeout.
+                chunk = response.raw.read1(65536, decode_content=True)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+                if time.perf_counter() > deadline:
+                    raise _DeadlineExceeded
+            if target.reads_body:
+                text = _decode(b"".join(chunks)[: cfg.max_body_bytes], response)
+        result.latency_ms = round((time.perf_counter() - started) * 1000)
+    except _DeadlineExceeded:
+        result.failures.append(("timeout", f"body not complete within {target.timeout_seconds:g} s"))
+    except requests.RequestException as exc:
+        result.failures.append(_classify(exc, target))
+    except ReadTimeoutError:  # while reading the body (urllib3 directly)
+        result.failures.append(("timeout", f"body stalled for {target.timeout_seconds:g} s"))
+    except (ProtocolError, DecodeError) as exc:
+        cause = _root_cause(exc)
+        result.failures.append(("connection", f"body not received completely: {type(cause).__name__}"))
+    except Exception as exc:  # a check must never take the other targets down
+        result.failures.append(("error", f"{type(exc).__name__}: {exc}"))
+    finally:
+        session.close()
+
+    if result.latency_ms is not None:
+        _evaluate(target, result, text)
+    result.failures = [(c, redact(r, secret_headers.values())) for c, r in result.failures]
+    result.ok = not result.failures
+    return result
+
+
+def _evaluate(target: Target, result: Result, text: str) -> None:
+    if result.status not in target.expected_status:
+        wanted = ", ".join(str(s) for s in target.expected_status)
+        result.failures.append(("status", f"status {result.status} not in [{wanted}]"))
+    if target.expected_text is not None and target.expected_text not in text:
+        result.failures.append(("text", f"expected text {target.expected_text!r} not found"))
+    if target.unexpected_text is not None and target.unexpected_text in text:
+        result.failures.append(("text", f"unexpected text {target.unexpected_text!r} found"))
+    if target.regex is not None and not target.regex.search(text):
+        result.failures.append(("regex", f"regex {target.regex.pattern!r} did not match"))
+    if (
+        target.max_latency_ms is not None
+        and result.latency_ms is not None
+        and result.latency_ms > target.max_latency_ms
+    ):
+        result.failures.append(("latency", f"latency {result.latency_ms} ms over {target.max_latency_ms:g} ms"))
+    if target.min_cert_days is not None:
+        if result.cert_days is None:
+            result.failures.append(("certificate", "certificate expiry could not be read"))
+        elif result.cert_days < target.min_cert_days:
+            result.failures.append(
+                ("certificate", f"certificate expires in {result.cert_days} days (minimum {target.min_cert_days})")
+            )
+
+
+# --- reporting ---------------------------------------------------------------------------------------
+
+
+def report(result: Result, cfg: Config) -> None:
+    """One EMF document and one structured log line for a target."""
+    metrics: dict[str, tuple[float, str]] = {"Success": (1 if result.ok else 0, "Count")}
+    if result.latency_ms is not None:
+        metrics["LatencyMs"] = (result.latency_ms, "Milliseconds")
+    if result.status is not None:
+        metrics["StatusCode"] = (result.status, "None")
+    if result.cert_days is not None:
+        metrics["CertDaysRemaining"] = (result.cert_days, "None")
+    common.emit_metrics(cfg.namespace, {"Target": result.name}, metrics, properties={"Url": result.url})
+    fields = {
+        "target": result.name,
+        "url": result.url,
+        "ok": result.ok,
+        "status": result.status,
+        "latency_ms": result.latency_ms,
+        "cert_days_remaining": result.cert_days,
+        "failure": result.category,
+        "reason": result.reason,
+    }
+    if result.ok:
+        LOG.info("health check passed: %s", result.name, extra=fields)
+    else:
+        LOG.warning("health check failed: %s: %s", result.name, result.reason, extra=fields)
+
+
+def select_targets(event: Any, cfg: Config) -> tuple[Target, ...]:
+    """All targets, or the subset named by {"targets": [...]} in a manual invocation."""
+    if not isinstance(event, Mapping) or "targets" not in event:
+        return cfg.targets
+    names = event["targets"]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+        raise common.InputError('"targets" must be a non-empty list of target names')
+    known = {t.name for t in cfg.targets}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise common.InputError(f"unknown target(s) {', '.join(unknown)}; configured: {', '.join(sorted(known))}")
+    return tuple(t for t in cfg.targets if t.name in names)
+
+
+def run_checks(targets: tuple[Target, ...], cfg: Config) -> list[Result]:
+    """Check every target concurrently; report each as soon as it finishes; results in config order."""
+    secrets = load_secrets(targets)
+    by_name: dict[str, Result] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(cfg.max_workers, len(targets))) as pool:
+        futures = [
+            pool.submit(check, t, cfg, secrets.get(t.headers_secret_arn) if t.headers_secret_arn else None)
+            for t in targets
+        ]
+        for future in concurrent.futures.as_completed(futures):
+            result = future.result()
+            report(result, cfg)
+            by_name[result.name] = result
+    return [by_name[t.name] for t in targets]
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    cfg = config()
+    targets = select_targets(event, cfg)
+    results = run_checks(targets, cfg)
+    failed = [r for r in results if not r.ok]
+    outcome = {"results": [r.public() for r in results], "failed": len(failed)}
+    LOG.info("health check run finished", extra={"checked": len(results), "failed": len(failed)})
+    if failed:
+        names = ", ".join(f"{r.name} ({r.reason})" for r in failed)
+        raise common.PartialFailure(f"{len(failed)} of {len(results)} health checks failed: {names}", outcome)
+    return outcome

@@ -1,0 +1,276 @@
+"""Start a protected EC2 instance again when it stops unexpectedly.
+
+EventBridge delivers `EC2 Instance State-change Notification` events with `state: stopped`
+(modules/instance-protect/patterns/instance-stopped.json). The event names the instance but carries
+no tags, so the handler describes the instance and decides:
+
+  skipped  instance-not-found   the instance no longer exists
+  skipped  not-protected        it does not carry the protect tag (PROTECT_TAG, default Protected=true)
+  skipped  terminating          it is shutting down or terminated
+  skipped  not-stopped          it is no longer stopped (someone or something already started it)
+  skipped  stopped-by-opskit    the opskit scheduler or restart workflow stopped it on purpose: they tag
+                                `opskit:stopped-by` before they stop an instance
+  skipped  spot-interruption    EC2 stopped a Spot Instance (EC2 restarts it when capacity returns)
+  skipped  restart-cap-reached  it was already restarted MAX_RESTARTS times within WINDOW_SECONDS; a
+                                notice goes to TOPIC_ARN and the instance stays stopped
+  started  unplanned-stop       anything else: it is started again and a notice is published
+
+Restart history lives in a tag on the instance itself (`opskit:protect-restarts`, the epoch seconds of
+recent restarts), written before the start so that a failed start still counts against the cap.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import opskit_common as common
+from botocore.exceptions import ClientError
+
+LOG = common.get_logger(__name__)
+
+SOURCE = "aws.ec2"
+DETAIL_TYPE = "EC2 Instance State-change Notification"
+EC2_STATES = {"pending", "running", "stopping", "stopped", "shutting-down", "terminated"}
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+SPOT_STOP_CODES = {"Server.SpotInstanceShutdown", "Server.SpotInstanceTermination"}
+# A tag value holds at most 256 characters; 20 ten-digit timestamps and their separators fit easily.
+MAX_RESTARTS_LIMIT = 20
+METRIC_NAMESPACE = "opskit"
+
+
+@dataclass(frozen=True)
+class Config:
+    protect_key: str
+    protect_value: str
+    schedule_tag_key: str
+    stopped_by_tag_key: str
+    restarts_tag_key: str
+    max_restarts: int
+    window_seconds: int
+    topic_arn: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Config:
+        protect_key, protect_value = common.parse_tag_spec(
+            common.env_str(env, "PROTECT_TAG", "Protected=true"), "PROTECT_TAG"
+        )
+        max_restarts = common.env_int(env, "MAX_RESTARTS", 3, minimum=1)
+        if max_restarts > MAX_RESTARTS_LIMIT:
+            raise common.ConfigError(
+                f"environment variable MAX_RESTARTS={max_restarts} must be <= {MAX_RESTARTS_LIMIT} "
+                "(the restart history is kept in one tag value)"
+            )
+        keys = {
+            name: common.env_str(env, name, default).strip()
+            for name, default in (
+                ("SCHEDULE_TAG_KEY", "Schedule"),
+                ("STOPPED_BY_TAG_KEY", "opskit:stopped-by"),
+                ("RESTARTS_TAG_KEY", "opskit:protect-restarts"),
+            )
+        }
+        for name, value in keys.items():
+            if not value:
+                raise common.ConfigError(f"environment variable {name} must not be empty")
+        return cls(
+            protect_key=protect_key,
+            protect_value=protect_value,
+            schedule_tag_key=keys["SCHEDULE_TAG_KEY"],
+            stopped_by_tag_key=keys["STOPPED_BY_TAG_KEY"],
+            restarts_tag_key=keys["RESTARTS_TAG_KEY"],
+            max_restarts=max_restarts,
+            window_seconds=common.env_int(env, "WINDOW_SECONDS", 3600, minimum=60),
+            topic_arn=env.get("TOPIC_ARN", "").strip() or None,
+        )
+
+
+@functools.cache
+def config() -> Config:
+    return Config.from_env(os.environ)
+
+
+@dataclass(frozen=True)
+class StopEvent:
+    instance_id: str
+    state: str
+    time: str | None
+
+
+def parse_event(event: Any) -> StopEvent:
+    """Validate the EventBridge envelope; raise InputError naming what is wrong."""
+    envelope = common.require_mapping(event, "event")
+    if envelope.get("source") != SOURCE or envelope.get("detail-type") != DETAIL_TYPE:
+        raise common.InputError(
+            f"expected an {SOURCE!r} {DETAIL_TYPE!r} event, got source={envelope.get('source')!r} "
+            f"detail-type={envelope.get('detail-type')!r}"
+        )
+    detail = common.require_mapping(envelope.get("detail"), "event.detail")
+    instance_id = detail.get("instance-id")
+    if not isinstance(instance_id, str) or not INSTANCE_ID.match(instance_id):
+        raise common.InputError(
+            f"event.detail.instance-id must be an instance id like i-0123456789abcdef0, got {instance_id!r}"
+        )
+    state = detail.get("state")
+    if state not in EC2_STATES:
+        raise common.InputError(f"event.detail.state must be one of {sorted(EC2_STATES)}, got {state!r}")
+    event_time = envelope.get("time")
+    return StopEvent(instance_id=instance_id, state=state, time=event_time if isinstance(event_time, str) else None)
+
+
+def describe(instance_id: str) -> dict[str, Any] | None:
+    try:
+        reservations = common.client("ec2").describe_instances(InstanceIds=[instance_id])["Reservations"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "InvalidInstanceID.NotFound":
+            return None
+        raise
+    instances = [i for r in reservations for i in r.get("Instances", [])]
+    return instances[0] if instances else None
+
+
+def recent_restarts(raw: str | None, now: int, window: int) -> list[int]:
+    """Epoch seconds of restarts within the window, from the history tag (unparsable parts are dropped)."""
+    stamps = []
+    for part in (raw or "").split():
+        if part.isdigit() and now - window < int(part) <= now:
+            stamps.append(int(part))
+    return sorted(stamps)
+
+
+def decide(cfg: Config, instance: Mapping[str, Any], now: int) -> tuple[str, str, list[int]]:
+    """Pure decision on a described instance: (decision, reason, restart history within the window)."""
+    tags = common.tags_to_dict(instance.get("Tags"))
+    state = instance.get("State", {}).get("Name")
+    history = recent_restarts(tags.get(cfg.restarts_tag_key), now, cfg.window_seconds)
+    if tags.get(cfg.protect_key) != cfg.protect_value:
+        return "skipped", "not-protected", history
+    if state in ("shutting-down", "terminated"):
+        return "skipped", "terminating", history
+    if state != "stopped":
+        return "skipped", "not-stopped", history
+    if cfg.stopped_by_tag_key in tags:
+        return "skipped", "stopped-by-opskit", history
+    if instance.get("InstanceLifecycle") == "spot" and instance.get("StateReason", {}).get("Code") in SPOT_STOP_CODES:
+        return "skipped", "spot-interruption", history
+    if len(history) >= cfg.max_restarts:
+        return "skipped", "restart-cap-reached", history
+    return "started", "unplanned-stop", history
+
+
+def notify(cfg: Config, subject: str, lines: list[str]) -> bool:
+    if cfg.topic_arn is None:
+        return False
+    common.client("sns").publish(TopicArn=cfg.topic_arn, Subject=subject[:100], Message="\n".join(lines))
+    return True
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    cfg = config()
+    stop = parse_event(event)
+    result: dict[str, Any] = {"decision": "skipped", "reason": "", "instance_id": stop.instance_id}
+    if stop.state != "stopped":
+        result["reason"] = "not-a-stop-event"
+        return finish(result, stop)
+
+    instance = describe(stop.instance_id)
+    if instance is None:
+        result["reason"] = "instance-not-found"
+        return finish(result, stop)
+
+    now = int(time.time())
+    decision, reason, history = decide(cfg, instance, now)
+    result.update(decision=decision, reason=reason)
+    tags = common.tags_to_dict(instance.get("Tags"))
+    if cfg.stopped_by_tag_key in tags:
+        result["stopped_by"] = tags[cfg.stopped_by_tag_key]
+    facts = {
+        "state_reason": instance.get("StateReason", {}).get("Code"),
+        "state_transition_reason": instance.get("StateTransitionReason"),
+        "stopped_by": tags.get(cfg.stopped_by_tag_key),
+        "schedule": tags.get(cfg.schedule_tag_key),
+    }
+    name = tags.get("Name", stop.instance_id)
+    window = f"{cfg.max_restarts} restarts per {cfg.window_seconds}s"
+
+    if reason == "restart-cap-reached":
+        notify(
+            cfg,
+            f"opskit instance-protect: {name} stays stopped (restart cap reached)",
+            [
+                f"Protected instance {stop.instance_id} ({name}) stopped again and was NOT started: it was already "
+                f"restarted {len(history)} times within the window ({window}).",
+                f"Last stop: {facts['state_reason']} / {facts['state_transition_reason']}.",
+                "Investigate it, then start it by hand. Protection resumes once the window has passed, or at once "
+                f"after deleting the tag {cfg.restarts_tag_key} from the instance.",
+            ],
+        )
+        result["notified"] = cfg.topic_arn is not None
+    elif decision == "started":
+        result.update(start(cfg, stop.instance_id, name, [*history, now], facts, window))
+
+    result["restarts_in_window"] = len(history) + (1 if result["decision"] == "started" else 0)
+    return finish(result, stop, facts)
+
+
+def start(
+    cfg: Config, instance_id: str, name: str, history: list[int], facts: Mapping[str, Any], window: str
+) -> dict[str, Any]:
+    """Record the restart (before starting, so a failed start still counts), start, then notify."""
+    ec2 = common.client("ec2")
+    ec2.create_tags(Resources=[instance_id], Tags=[{"Key": cfg.restarts_tag_key, "Value": " ".join(map(str, history))}])
+    try:
+        ec2.start_instances(InstanceIds=[instance_id])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "IncorrectInstanceState":
+            return {"decision": "skipped", "reason": "not-stopped"}
+        try:
+            notify(
+                cfg,
+                f"opskit instance-protect: could not start {name}",
+                [f"Protected instance {instance_id} ({name}) stopped unexpectedly and starting it failed: {exc}."],
+            )
+        except ClientError:
+            LOG.exception("notice about the failed start could not be published", extra={"instance_id": instance_id})
+        raise
+    try:
+        notified = notify(
+            cfg,
+            f"opskit instance-protect: started {name} again",
+            [
+                f"Protected instance {instance_id} ({name}) stopped unexpectedly and was started again.",
+                f"Stop reason: {facts['state_reason']} / {facts['state_transition_reason']}.",
+                f"Restart {len(history)} of at most {window}.",
+            ],
+        )
+    except ClientError as exc:
+        raise common.PartialFailure(
+            f"{instance_id} was started again but the notice could not be published: {exc}",
+            {"decision": "started", "reason": "unplanned-stop", "instance_id": instance_id, "notified": False},
+        ) from exc
+    return {"notified": notified}
+
+
+def finish(result: dict[str, Any], stop: StopEvent, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    LOG.info(
+        "instance %s %s: %s",
+        result["instance_id"],
+        result["decision"],
+        result["reason"],
+        extra={**result, **(facts or {}), "event_time": stop.time},
+    )
+    common.emit_metrics(
+        METRIC_NAMESPACE,
+        {"Function": "instance-protect"},
+        {
+            "Started": (1 if result["decision"] == "started" else 0, "Count"),
+            "Skipped": (1 if result["decision"] == "skipped" else 0, "Count"),
+            "RestartCapReached": (1 if result["reason"] == "restart-cap-reached" else 0, "Count"),
+        },
+        {"InstanceId": result["instance_id"], "Reason": result["reason"]},
+    )
+    return result

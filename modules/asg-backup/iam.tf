@@ -1,0 +1,84 @@
+locals {
+  document_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:document/${local.document_name}"
+  group_arns = [
+    for g in sort(tolist(var.autoscaling_group_names)) :
+    "arn:${local.partition}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/${g}"
+  ]
+}
+
+# The function: send this document only, only to instances of these groups; complete lifecycle actions of
+# these groups only; publish to its topic; read the backup's metadata to confirm it exists.
+data "aws_iam_policy_document" "function" {
+  statement {
+    sid       = "SendBackupDocument"
+    actions   = ["ssm:SendCommand"]
+    resources = [local.document_arn]
+  }
+
+  statement {
+    sid       = "SendToInstancesOfTheseGroups"
+    actions   = ["ssm:SendCommand"]
+    resources = ["arn:${local.partition}:ec2:${local.region}:${local.account_id}:instance/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/aws:autoscaling:groupName"
+      values   = sort(tolist(var.autoscaling_group_names))
+    }
+  }
+
+  statement {
+    sid = "ReadCommandsAndManagedInstances"
+    actions = [
+      "ssm:DescribeInstanceInformation",
+      "ssm:ListCommands",
+      "ssm:GetCommandInvocation",
+    ]
+    resources = ["*"] # Describe/list APIs without resource-level permissions.
+  }
+
+  statement {
+    sid       = "CompleteLifecycleActionsOfTheseGroups"
+    actions   = ["autoscaling:CompleteLifecycleAction"]
+    resources = local.group_arns
+  }
+
+  statement {
+    sid       = "PublishResults"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.results.arn]
+  }
+
+  statement {
+    sid       = "ConfirmBackupObjects"
+    actions   = ["s3:GetObject"] # HeadObject
+    resources = [local.prefix_arn]
+  }
+}
+
+# The instances: write backups under the prefix, nothing else (no Auto Scaling, no SNS, no read or delete).
+data "aws_iam_policy_document" "instance" {
+  statement {
+    sid       = "PutBackups"
+    actions   = ["s3:PutObject"]
+    resources = [local.prefix_arn]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "EncryptBackups"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"] # Decrypt: multipart uploads of large archives
+      resources = [statement.value]
+    }
+  }
+}
+
+resource "aws_iam_policy" "instance" {
+  count = var.create_instance_policy ? 1 : 0
+
+  name        = "${local.name}-instance"
+  description = "Lets Auto Scaling instances upload their termination backup (attach to the groups' instance role)."
+  policy      = data.aws_iam_policy_document.instance.json
+  tags        = var.tags
+}

@@ -1,0 +1,126 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  name          = "${var.name_prefix}-asg-backup"
+  hook_name     = coalesce(var.hook_name, local.name)
+  document_name = local.name
+  bucket_name   = var.create_bucket ? aws_s3_bucket.this[0].id : var.bucket_name
+  bucket_arn    = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
+  prefix_arn    = "${local.bucket_arn}/${var.backup_prefix}/*"
+
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+  account_id = data.aws_caller_identity.current.account_id
+
+  # How long Run Command may take to deliver the command; the handler uses the same value.
+  delivery_timeout_seconds = 300
+}
+
+# --- lifecycle hooks on the existing groups ------------------------------------------------------
+
+resource "aws_autoscaling_lifecycle_hook" "terminate" {
+  for_each = var.autoscaling_group_names
+
+  name                   = local.hook_name
+  autoscaling_group_name = each.value
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
+  heartbeat_timeout      = var.heartbeat_timeout
+  # If nothing answers (function down, event lost), the instance still terminates when the heartbeat ends.
+  default_result = "CONTINUE"
+
+  lifecycle {
+    precondition {
+      condition     = var.heartbeat_timeout > var.command_timeout_seconds + local.delivery_timeout_seconds
+      error_message = "heartbeat_timeout (${var.heartbeat_timeout}) must exceed command_timeout_seconds (${var.command_timeout_seconds}) + ${local.delivery_timeout_seconds} s delivery, so the backup ends before the hook times out."
+    }
+
+    precondition {
+      condition     = var.create_bucket || var.bucket_name != null
+      error_message = "create_bucket is false, so bucket_name must name the existing bucket the backups go to."
+    }
+  }
+}
+
+# --- the backup document -------------------------------------------------------------------------
+
+resource "aws_ssm_document" "backup" {
+  name            = local.document_name
+  document_type   = "Command"
+  document_format = "YAML"
+  target_type     = "/AWS::EC2::Instance"
+  content         = file("${path.module}/backup-document.yaml")
+  tags            = var.tags
+}
+
+# --- results topic -------------------------------------------------------------------------------
+
+resource "aws_sns_topic" "results" {
+  name              = "${local.name}-results"
+  kms_master_key_id = var.kms_key_arn != null ? var.kms_key_arn : "alias/aws/sns"
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = var.email_subscriptions
+
+  topic_arn = aws_sns_topic.results.arn
+  protocol  = "email"
+  endpoint  = each.value
+}
+
+# --- the function and its two rules --------------------------------------------------------------
+
+module "function" {
+  source = "../lambda-function"
+
+  name        = local.name
+  package     = "asg_backup"
+  description = "Backs up terminating Auto Scaling instances to S3 with Run Command, then completes their lifecycle hook."
+  build_root  = var.build_root
+  timeout     = 60
+
+  environment = merge(
+    {
+      DOCUMENT_NAME           = aws_ssm_document.backup.name
+      BUCKET                  = local.bucket_name
+      PREFIX                  = var.backup_prefix
+      BACKUP_PATHS            = jsonencode(var.backup_paths)
+      TOPIC_ARN               = aws_sns_topic.results.arn
+      HOOK_NAME               = local.hook_name
+      UNMANAGED_RESULT        = var.unmanaged_result
+      FAILURE_RESULT          = var.failure_result
+      COMMAND_TIMEOUT_SECONDS = tostring(var.command_timeout_seconds)
+    },
+    var.kms_key_arn == null ? {} : { SSE_KMS_KEY_ID = var.kms_key_arn },
+  )
+
+  policy_documents = {
+    asg_backup = data.aws_iam_policy_document.function.json
+  }
+
+  event_rules = {
+    terminate = {
+      description = "Terminate lifecycle actions of ${local.hook_name} on the backed-up groups."
+      event_pattern = templatefile("${path.module}/patterns/terminate-lifecycle-action.json", {
+        autoscaling_group_names = sort(tolist(var.autoscaling_group_names))
+        hook_names              = [local.hook_name]
+      })
+    }
+    command_status = {
+      description = "Final status of each ${local.document_name} command invocation."
+      event_pattern = templatefile("${path.module}/patterns/command-status.json", {
+        document_names = [local.document_name]
+      })
+    }
+  }
+
+  create_alarms   = var.create_alarms
+  alarm_topic_arn = var.alarm_topic_arn
+
+  log_level          = var.log_level
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = var.kms_key_arn
+  tags               = var.tags
+}

@@ -1,0 +1,199 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name; the function is \"<name_prefix>-asg-backup\"."
+  default     = "opskit"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]{1,40}$", var.name_prefix)) && !can(regex("^(?i)(aws|amazon|amzn)", var.name_prefix))
+    error_message = "name_prefix must be 1-40 letters, digits or hyphens and must not start with aws, amazon or amzn (SSM reserves those document names)."
+  }
+}
+
+variable "autoscaling_group_names" {
+  type        = set(string)
+  description = "Existing Auto Scaling groups whose terminating instances are backed up. Each gets a terminate lifecycle hook."
+
+  validation {
+    condition     = length(var.autoscaling_group_names) > 0 && alltrue([for g in var.autoscaling_group_names : length(g) >= 1 && length(g) <= 255])
+    error_message = "autoscaling_group_names must name at least one group; each name is 1-255 characters."
+  }
+}
+
+variable "hook_name" {
+  type        = string
+  description = "Name of the terminate lifecycle hook put on every group. Null means \"<name_prefix>-asg-backup\"."
+  default     = null
+
+  validation {
+    condition     = var.hook_name == null || can(regex("^[A-Za-z0-9_/-]{1,255}$", var.hook_name))
+    error_message = "hook_name must be 1-255 letters, digits, '-', '_' or '/' (the lifecycle hook name rule)."
+  }
+}
+
+variable "heartbeat_timeout" {
+  type        = number
+  description = "Seconds an instance may wait in Terminating:Wait. Must exceed command_timeout_seconds plus the 300 s delivery allowance, so a hung backup ends as TimedOut before the hook expires."
+  default     = 3600
+
+  validation {
+    condition     = var.heartbeat_timeout >= 30 && var.heartbeat_timeout <= 7200 && floor(var.heartbeat_timeout) == var.heartbeat_timeout
+    error_message = "heartbeat_timeout must be a whole number of seconds between 30 and 7200."
+  }
+}
+
+variable "command_timeout_seconds" {
+  type        = number
+  description = "executionTimeout of the backup command: Run Command stops the script after this many seconds (status TimedOut)."
+  default     = 1800
+
+  validation {
+    condition     = var.command_timeout_seconds >= 30 && var.command_timeout_seconds <= 7200 && floor(var.command_timeout_seconds) == var.command_timeout_seconds
+    error_message = "command_timeout_seconds must be a whole number of seconds between 30 and 7200."
+  }
+}
+
+variable "backup_paths" {
+  type        = list(string)
+  description = "Absolute paths archived on the instance (missing ones are skipped; the backup fails only if none exist)."
+  default     = ["/var/log"]
+
+  validation {
+    condition     = length(var.backup_paths) > 0 && alltrue([for p in var.backup_paths : can(regex("^/[A-Za-z0-9._@+/-]*$", p)) && !strcontains(p, "..")])
+    error_message = "backup_paths must be absolute paths of letters, digits and . _ @ + / - (no spaces, globs or '..')."
+  }
+}
+
+variable "unmanaged_result" {
+  type        = string
+  description = "Lifecycle action result for instances that are not online Linux SSM managed nodes (no backup possible)."
+  default     = "CONTINUE"
+
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.unmanaged_result)
+    error_message = "unmanaged_result must be CONTINUE or ABANDON."
+  }
+}
+
+variable "failure_result" {
+  type        = string
+  description = "Lifecycle action result when the backup fails, times out or is cancelled. Both end in termination; ABANDON also skips the group's other terminate hooks."
+  default     = "CONTINUE"
+
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.failure_result)
+    error_message = "failure_result must be CONTINUE or ABANDON."
+  }
+}
+
+variable "create_bucket" {
+  type        = bool
+  description = "Create the backup bucket (versioned, encrypted, private, TLS-only, with expiry). False uses bucket_name as an existing bucket."
+  default     = true
+}
+
+variable "bucket_name" {
+  type        = string
+  description = "Existing bucket when create_bucket is false (required then); the new bucket's exact name otherwise (null: generated from name_prefix)."
+  default     = null
+
+  validation {
+    condition     = var.bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.bucket_name))
+    error_message = "bucket_name must be a valid S3 bucket name (3-63 lower-case letters, digits, dots, hyphens)."
+  }
+}
+
+variable "backup_prefix" {
+  type        = string
+  description = "Key prefix of the backups: <backup_prefix>/<group>/<instance-id>/<UTC timestamp>.tar.gz."
+  default     = "asg-backup"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.backup_prefix))
+    error_message = "backup_prefix must be path segments of letters, digits, '.', '_' or '-' without leading or trailing '/'."
+  }
+}
+
+variable "backup_retention_days" {
+  type        = number
+  description = "Days a backup is kept in a bucket this module creates (current and noncurrent versions expire after this)."
+  default     = 90
+
+  validation {
+    condition     = var.backup_retention_days >= 1 && floor(var.backup_retention_days) == var.backup_retention_days
+    error_message = "backup_retention_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "email_subscriptions" {
+  type        = map(string)
+  description = "E-mail addresses subscribed to the results topic, keyed by a stable name (each must confirm by e-mail)."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for e in values(var.email_subscriptions) : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "email_subscriptions values must be e-mail addresses."
+  }
+}
+
+variable "create_instance_policy" {
+  type        = bool
+  description = "Create a managed IAM policy with the instances' only permission (s3:PutObject under the prefix, plus the KMS key when one is set) to attach to the groups' instance role."
+  default     = true
+}
+
+variable "create_alarms" {
+  type        = bool
+  description = "Create the function's Errors, Throttles and DLQ alarms notifying alarm_topic_arn."
+  default     = false
+}
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic for the alarms (required when create_alarms is true)."
+  default     = null
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "Customer-managed KMS key for the bucket's default encryption, the uploads, the results topic, logs and DLQ. Null uses AWS managed keys (aws/s3, aws/sns)."
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "log_level" {
+  type        = string
+  description = "Function log level."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the function's log group in days (a value CloudWatch Logs accepts)."
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "build_root" {
+  type        = string
+  description = "Directory of the staged function packages (passed to lambda-function). Null means the repository's build/."
+  default     = null
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags for every resource of this module."
+  default     = {}
+}

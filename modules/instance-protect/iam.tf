@@ -1,0 +1,66 @@
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+locals {
+  instance_arns = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:instance/*"
+}
+
+data "aws_iam_policy_document" "protect" {
+  statement {
+    sid       = "DescribeInstances"
+    actions   = ["ec2:DescribeInstances"]
+    resources = ["*"] # Describe* actions do not support resource-level permissions.
+  }
+
+  statement {
+    sid       = "StartProtectedInstances"
+    actions   = ["ec2:StartInstances"]
+    resources = [local.instance_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.protect_tag.key}"
+      values   = [var.protect_tag.value]
+    }
+  }
+
+  statement {
+    sid       = "RecordRestartHistory"
+    actions   = ["ec2:CreateTags"]
+    resources = [local.instance_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.protect_tag.key}"
+      values   = [var.protect_tag.value]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = [local.restarts_tag_key]
+    }
+  }
+
+  statement {
+    sid       = "PublishNotices"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.notices.arn]
+  }
+
+  dynamic "statement" {
+    for_each = length(var.ebs_kms_key_arns) > 0 ? [1] : []
+    content {
+      sid       = "StartInstancesWithEncryptedVolumes"
+      actions   = ["kms:CreateGrant"]
+      resources = var.ebs_kms_key_arns
+
+      condition {
+        test     = "Bool"
+        variable = "kms:GrantIsForAWSResource"
+        values   = ["true"]
+      }
+    }
+  }
+}

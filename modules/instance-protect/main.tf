@@ -1,0 +1,72 @@
+locals {
+  name = "${var.name_prefix}-instance-protect"
+
+  # Tag contract shared with the scheduler and restart-workflow modules: they set this key on an
+  # instance before they stop it on purpose, and remove it when they start it.
+  stopped_by_tag_key = "opskit:stopped-by"
+  # Restart history written by this function (epoch seconds of recent restarts).
+  restarts_tag_key = "opskit:protect-restarts"
+}
+
+resource "aws_sns_topic" "notices" {
+  name              = "${local.name}-notices"
+  display_name      = "opskit instance-protect"
+  kms_master_key_id = var.kms_key_arn != null ? var.kms_key_arn : "alias/aws/sns"
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "notices" {
+  for_each = var.notice_subscriptions
+
+  topic_arn = aws_sns_topic.notices.arn
+  protocol  = each.value.protocol
+  endpoint  = each.value.endpoint
+}
+
+module "function" {
+  source = "../lambda-function"
+
+  name        = local.name
+  package     = "instance_protect"
+  description = "Starts protected EC2 instances again when they stop unexpectedly."
+  build_root  = var.build_root
+  timeout     = 30
+
+  environment = {
+    PROTECT_TAG        = "${var.protect_tag.key}=${var.protect_tag.value}"
+    SCHEDULE_TAG_KEY   = var.schedule_tag_key
+    STOPPED_BY_TAG_KEY = local.stopped_by_tag_key
+    RESTARTS_TAG_KEY   = local.restarts_tag_key
+    MAX_RESTARTS       = tostring(var.max_restarts)
+    WINDOW_SECONDS     = tostring(var.window_seconds)
+    TOPIC_ARN          = aws_sns_topic.notices.arn
+  }
+
+  policy_documents = {
+    protect = data.aws_iam_policy_document.protect.json
+  }
+
+  # A stop event is acted on once; retries of a failed run are safe because the handler re-reads the
+  # instance, and every attempt counts against the restart cap.
+  async_invocation = {
+    maximum_retry_attempts       = 2
+    maximum_event_age_in_seconds = 3600
+  }
+  create_dlq = true
+
+  event_rules = {
+    stopped = {
+      description   = "EC2 instance entered the stopped state: ${local.name} restarts it when it is protected."
+      event_pattern = file("${path.module}/patterns/instance-stopped.json")
+      state         = var.event_rule_state
+    }
+  }
+
+  create_alarms   = var.create_alarms
+  alarm_topic_arn = var.alarm_topic_arn
+
+  log_level          = var.log_level
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = var.kms_key_arn
+  tags               = var.tags
+}

@@ -1,0 +1,39 @@
+output "function_name" {
+  description = "Name of the instance-protect Lambda function."
+  value       = module.function.function_name
+}
+
+output "function_arn" {
+  description = "ARN of the instance-protect Lambda function."
+  value       = module.function.function_arn
+}
+
+output "role_arn" {
+  description = "ARN of the function's execution role."
+  value       = module.function.role_arn
+}
+
+output "notice_topic_arn" {
+  description = "ARN of the SNS topic that receives restart and restart-cap notices."
+  value       = aws_sns_topic.notices.arn
+}
+
+output "event_rule_arn" {
+  description = "ARN of the EventBridge rule on EC2 stopped events."
+  value       = module.function.event_rule_arns["stopped"]
+}
+
+output "dlq_arn" {
+  description = "ARN of the function's on-failure queue."
+  value       = module.function.dlq_arn
+}
+
+output "alarm_arns" {
+  description = "ARNs of the function's alarms, keyed errors/throttles/dlq (empty unless create_alarms)."
+  value       = module.function.alarm_arns
+}
+
+output "protect_tag" {
+  description = "The tag (key and value) that marks an instance as protected."
+  value       = var.protect_tag
+}

@@ -1,0 +1,187 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  name = "${var.name_prefix}-restart-workflow"
+
+  # Alarm names are built from inputs (not read from the resources) so the event pattern is known at plan time.
+  alarm_names = { for key, id in var.instance_ids : key => "${local.name}-${key}" }
+  watched     = distinct(concat(values(local.alarm_names), var.alarm_names))
+
+  instance_arns = [
+    for id in values(var.instance_ids) :
+    "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:instance/${id}"
+  ]
+
+  # Poll bounds: the state machine counts polls, so each timeout becomes a number of polls.
+  max_stop_polls   = ceil(var.stop_timeout_seconds / var.poll_interval_seconds)
+  max_start_polls  = ceil(var.start_timeout_seconds / var.poll_interval_seconds)
+  max_status_polls = ceil(var.status_check_timeout_seconds / var.poll_interval_seconds)
+  # Worst case: stop, forced stop, start, status checks, plus retries with backoff. The guard's lock outlives it,
+  # so an execution that dies without releasing its lock (execution timeout) frees the instance on its own.
+  execution_timeout_seconds = 2 * var.stop_timeout_seconds + var.start_timeout_seconds + var.status_check_timeout_seconds + 600
+  lock_seconds              = local.execution_timeout_seconds + 300
+}
+
+# --- alarms ----------------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_metric_alarm" "this" {
+  for_each = var.instance_ids
+
+  alarm_name          = local.alarm_names[each.key]
+  alarm_description   = "opskit restart-workflow: ${var.alarm.metric_name} ${var.alarm.comparison_operator} ${var.alarm.threshold} on ${each.key} (${each.value}) for ${var.alarm.datapoints_to_alarm} of ${var.alarm.evaluation_periods} periods restarts the instance (cooldown ${var.cooldown_seconds}s, at most ${var.max_restarts} per ${var.window_seconds}s)."
+  namespace           = var.alarm.namespace
+  metric_name         = var.alarm.metric_name
+  dimensions          = { InstanceId = each.value }
+  statistic           = var.alarm.statistic
+  comparison_operator = var.alarm.comparison_operator
+  threshold           = var.alarm.threshold
+  period              = var.alarm.period
+  evaluation_periods  = var.alarm.evaluation_periods
+  datapoints_to_alarm = var.alarm.datapoints_to_alarm
+  treat_missing_data  = var.alarm.treat_missing_data
+  # No alarm actions: the state change reaches the guard through EventBridge (patterns/alarm-state-change.json).
+  actions_enabled = true
+  tags            = var.tags
+}
+
+# --- lock table and topic --------------------------------------------------------------------------
+
+resource "aws_dynamodb_table" "locks" {
+  #checkov:skip=CKV_AWS_119:Encrypted at rest always; a customer-managed key is used when var.kms_key_arn is set, otherwise the DynamoDB-owned key (the table holds only instance ids and timestamps).
+  name         = "${local.name}-locks"
+  billing_mode = "PAY_PER_REQUEST"
+  hash_key     = "instance_id"
+
+  attribute {
+    name = "instance_id"
+    type = "S"
+  }
+
+  ttl {
+    attribute_name = "expires_at"
+    enabled        = true
+  }
+
+  point_in_time_recovery {
+    enabled = true
+  }
+
+  server_side_encryption {
+    enabled     = true
+    kms_key_arn = var.kms_key_arn
+  }
+
+  tags = var.tags
+}
+
+resource "aws_sns_topic" "notifications" {
+  name              = local.name
+  kms_master_key_id = var.kms_key_arn != null ? var.kms_key_arn : "alias/aws/sns"
+  tags              = var.tags
+}
+
+# --- state machine ---------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_log_group" "state_machine" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (30 days by default for operational logs); environments with a one-year rule set it to 365 or more.
+  name              = "/aws/vendedlogs/states/${local.name}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+  tags              = var.tags
+}
+
+resource "aws_sfn_state_machine" "this" {
+  #checkov:skip=CKV_AWS_285:Execution events are logged (level ERROR or ALL); input/output payloads are deliberately left out of the logs (include_execution_data = false) and stay in the execution history.
+  name     = local.name
+  role_arn = aws_iam_role.state_machine.arn
+  type     = "STANDARD"
+
+  definition = templatefile("${path.module}/restart.asl.json", {
+    poll_interval_seconds     = var.poll_interval_seconds
+    max_stop_polls            = local.max_stop_polls
+    max_start_polls           = local.max_start_polls
+    max_status_polls          = local.max_status_polls
+    execution_timeout_seconds = local.execution_timeout_seconds
+    table_name                = aws_dynamodb_table.locks.name
+    topic_arn                 = aws_sns_topic.notifications.arn
+    notify_on_success         = var.notify_on_success
+  })
+
+  logging_configuration {
+    log_destination        = "${aws_cloudwatch_log_group.state_machine.arn}:*"
+    include_execution_data = false
+    level                  = var.state_machine_log_level
+  }
+
+  tracing_configuration {
+    enabled = var.tracing_enabled
+  }
+
+  dynamic "encryption_configuration" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      type                              = "CUSTOMER_MANAGED_KMS_KEY"
+      kms_key_id                        = encryption_configuration.value
+      kms_data_key_reuse_period_seconds = 300
+    }
+  }
+
+  tags = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = length(var.instance_ids) + length(var.alarm_names) > 0
+      error_message = "restart-workflow needs instance_ids (alarms are created) or alarm_names (existing alarms), or both."
+    }
+    precondition {
+      condition     = length(var.alarm_names) == 0 || var.opt_in_tag != null
+      error_message = "alarm_names needs opt_in_tag: the state machine may only stop instances it can identify, by ARN (instance_ids) or by the opt-in tag."
+    }
+  }
+
+  depends_on = [aws_iam_role_policy.state_machine]
+}
+
+# --- guard function --------------------------------------------------------------------------------
+
+module "guard" {
+  source = "../lambda-function"
+
+  name        = local.name
+  package     = "restart_guard"
+  description = "Alarm -> bounded, deduplicated EC2 restart (cooldown ${var.cooldown_seconds}s, cap ${var.max_restarts}/${var.window_seconds}s)."
+  build_root  = var.build_root
+
+  environment = merge(
+    {
+      STATE_MACHINE_ARN = aws_sfn_state_machine.this.arn
+      LOCK_TABLE        = aws_dynamodb_table.locks.name
+      COOLDOWN_SECONDS  = tostring(var.cooldown_seconds)
+      MAX_RESTARTS      = tostring(var.max_restarts)
+      WINDOW_SECONDS    = tostring(var.window_seconds)
+      LOCK_SECONDS      = tostring(local.lock_seconds)
+      DRY_RUN           = tostring(var.dry_run)
+    },
+    var.opt_in_tag == null ? {} : { OPT_IN_TAG = "${var.opt_in_tag.key}=${var.opt_in_tag.value}" },
+  )
+
+  policy_documents = { guard = data.aws_iam_policy_document.guard.json }
+
+  event_rules = {
+    alarm = {
+      description = "Watched alarms entering ALARM -> ${local.name} guard"
+      event_pattern = templatefile("${path.module}/patterns/alarm-state-change.json", {
+        alarm_names = local.watched
+      })
+    }
+  }
+
+  create_alarms      = var.create_function_alarms
+  alarm_topic_arn    = var.function_alarm_topic_arn != null ? var.function_alarm_topic_arn : aws_sns_topic.notifications.arn
+  log_level          = var.log_level
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = var.kms_key_arn
+  tags               = var.tags
+}

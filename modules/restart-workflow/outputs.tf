@@ -1,0 +1,49 @@
+output "function_name" {
+  description = "Name of the guard Lambda function."
+  value       = module.guard.function_name
+}
+
+output "function_arn" {
+  description = "ARN of the guard Lambda function (also usable as a Lambda alarm action or SNS subscription target, after granting invoke)."
+  value       = module.guard.function_arn
+}
+
+output "function_role_arn" {
+  description = "Execution role of the guard function."
+  value       = module.guard.role_arn
+}
+
+output "state_machine_arn" {
+  description = "ARN of the restart state machine."
+  value       = aws_sfn_state_machine.this.arn
+}
+
+output "state_machine_role_arn" {
+  description = "Role the state machine runs as."
+  value       = aws_iam_role.state_machine.arn
+}
+
+output "lock_table_name" {
+  description = "DynamoDB table holding per-instance locks, restart history (cooldown/cap) and last outcome."
+  value       = aws_dynamodb_table.locks.name
+}
+
+output "notification_topic_arn" {
+  description = "SNS topic receiving restart outcomes (JSON: outcome, instance, alarm, step, error, cause, execution) and the guard's own alarms. Subscribe to it."
+  value       = aws_sns_topic.notifications.arn
+}
+
+output "alarm_arns" {
+  description = "ARNs of the alarms created for var.instance_ids, keyed the same."
+  value       = { for k, a in aws_cloudwatch_metric_alarm.this : k => a.arn }
+}
+
+output "watched_alarm_names" {
+  description = "Every alarm whose transition to ALARM triggers the guard (created and existing)."
+  value       = local.watched
+}
+
+output "event_rule_arn" {
+  description = "ARN of the EventBridge rule routing alarm state changes to the guard."
+  value       = module.guard.event_rule_arns["alarm"]
+}

@@ -1,0 +1,245 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix for every resource name; the guard function is \"<name_prefix>-restart-workflow\"."
+  default     = "opskit"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix must be 1-30 letters, digits or hyphens."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags for every resource of this module."
+  default     = {}
+}
+
+variable "build_root" {
+  type        = string
+  description = "Directory holding the staged function packages (passed to modules/lambda-function). Null means the repository's build/ directory."
+  default     = null
+}
+
+variable "log_level" {
+  type        = string
+  description = "Log level of the guard function."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the guard's and the state machine's log groups in days."
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "Customer-managed KMS key for the SNS topic, the lock table, the state machine and the log groups. Null uses AWS-managed keys (alias/aws/sns, the DynamoDB-owned key, Step Functions' own key). The key policy must let CloudWatch Logs use it."
+  default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>) or null."
+  }
+}
+
+variable "instance_ids" {
+  type        = map(string)
+  description = "Instances to watch, keyed by a stable name (e.g. { web-1 = \"i-0abc...\" }). Each gets an alarm built from var.alarm, and the state machine may stop/start exactly these instances (unless opt_in_tag scopes it by tag instead)."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, id in var.instance_ids : can(regex("^i-[0-9a-f]{8,17}$", id)) && can(regex("^[A-Za-z0-9_-]{1,40}$", k))])
+    error_message = "instance_ids values must be EC2 instance ids (i-0123456789abcdef0) and keys 1-40 letters, digits, hyphens or underscores."
+  }
+}
+
+variable "alarm" {
+  type = object({
+    metric_name         = optional(string, "CPUUtilization")
+    namespace           = optional(string, "AWS/EC2")
+    statistic           = optional(string, "Average")
+    comparison_operator = optional(string, "GreaterThanThreshold")
+    threshold           = optional(number, 80)
+    period              = optional(number, 60)
+    evaluation_periods  = optional(number, 5)
+    datapoints_to_alarm = optional(number, 5)
+    treat_missing_data  = optional(string, "ignore")
+  })
+  description = "Alarm built for each of var.instance_ids (dimension InstanceId). The default, CPU above 80 % for 5 of 5 one-minute periods, needs EC2 detailed monitoring (one-minute data); on basic monitoring use period = 300 with 1 of 1. treat_missing_data defaults to \"ignore\": while the workflow has the instance stopped there is no data, and the alarm must neither flip to OK and back (a second trigger) nor to INSUFFICIENT_DATA."
+  default     = {}
+
+  validation {
+    condition     = contains(["Average", "Maximum", "Minimum", "Sum", "SampleCount"], var.alarm.statistic)
+    error_message = "alarm.statistic must be one of Average, Maximum, Minimum, Sum, SampleCount."
+  }
+
+  validation {
+    condition     = contains(["GreaterThanThreshold", "GreaterThanOrEqualToThreshold", "LessThanThreshold", "LessThanOrEqualToThreshold"], var.alarm.comparison_operator)
+    error_message = "alarm.comparison_operator must be GreaterThanThreshold, GreaterThanOrEqualToThreshold, LessThanThreshold or LessThanOrEqualToThreshold."
+  }
+
+  validation {
+    condition     = contains([10, 30], var.alarm.period) || (var.alarm.period >= 60 && var.alarm.period % 60 == 0)
+    error_message = "alarm.period must be 10, 30 or a multiple of 60 seconds."
+  }
+
+  validation {
+    condition     = var.alarm.evaluation_periods >= 1 && var.alarm.datapoints_to_alarm >= 1 && var.alarm.datapoints_to_alarm <= var.alarm.evaluation_periods
+    error_message = "alarm.evaluation_periods must be >= 1 and alarm.datapoints_to_alarm between 1 and evaluation_periods."
+  }
+
+  validation {
+    condition     = contains(["ignore", "notBreaching", "breaching", "missing"], var.alarm.treat_missing_data)
+    error_message = "alarm.treat_missing_data must be ignore, notBreaching, breaching or missing."
+  }
+}
+
+variable "alarm_names" {
+  type        = list(string)
+  description = "Existing CloudWatch alarms (on one instance's metric, dimension InstanceId) whose transitions to ALARM also trigger the workflow. Their instances must carry opt_in_tag (required with alarm_names) or be listed in instance_ids, or the state machine is not allowed to stop them."
+  default     = []
+}
+
+variable "opt_in_tag" {
+  type = object({
+    key   = string
+    value = string
+  })
+  description = "Tag an instance must carry to be restarted. When set, the state machine's stop/start/tag permissions are scoped by this tag (aws:ResourceTag) instead of by the ARNs of instance_ids. Required when alarm_names is used."
+  default     = null
+
+  validation {
+    condition     = var.opt_in_tag == null || try(length(trimspace(var.opt_in_tag.key)) > 0 && !strcontains(var.opt_in_tag.key, "="), false)
+    error_message = "opt_in_tag.key must be non-empty and must not contain '='."
+  }
+}
+
+variable "cooldown_seconds" {
+  type        = number
+  description = "Minimum time between two restarts of the same instance."
+  default     = 1800
+
+  validation {
+    condition     = var.cooldown_seconds >= 0 && floor(var.cooldown_seconds) == var.cooldown_seconds
+    error_message = "cooldown_seconds must be a whole number >= 0."
+  }
+}
+
+variable "max_restarts" {
+  type        = number
+  description = "Maximum restarts of one instance within window_seconds (failed attempts count)."
+  default     = 3
+
+  validation {
+    condition     = var.max_restarts >= 1 && floor(var.max_restarts) == var.max_restarts
+    error_message = "max_restarts must be a whole number >= 1."
+  }
+}
+
+variable "window_seconds" {
+  type        = number
+  description = "Sliding window for max_restarts."
+  default     = 86400
+
+  validation {
+    condition     = var.window_seconds >= 60 && floor(var.window_seconds) == var.window_seconds
+    error_message = "window_seconds must be a whole number >= 60."
+  }
+}
+
+variable "poll_interval_seconds" {
+  type        = number
+  description = "Wait between two state polls of the state machine."
+  default     = 15
+
+  validation {
+    condition     = var.poll_interval_seconds >= 1 && var.poll_interval_seconds <= 300 && floor(var.poll_interval_seconds) == var.poll_interval_seconds
+    error_message = "poll_interval_seconds must be a whole number between 1 and 300."
+  }
+}
+
+variable "stop_timeout_seconds" {
+  type        = number
+  description = "How long to wait for 'stopped' before forcing the stop once (and, after the forced stop, before failing)."
+  default     = 600
+
+  validation {
+    condition     = var.stop_timeout_seconds >= 60 && var.stop_timeout_seconds <= 3600
+    error_message = "stop_timeout_seconds must be between 60 and 3600."
+  }
+}
+
+variable "start_timeout_seconds" {
+  type        = number
+  description = "How long to wait for 'running' after the start."
+  default     = 600
+
+  validation {
+    condition     = var.start_timeout_seconds >= 60 && var.start_timeout_seconds <= 3600
+    error_message = "start_timeout_seconds must be between 60 and 3600."
+  }
+}
+
+variable "status_check_timeout_seconds" {
+  type        = number
+  description = "How long to wait for instance and system status checks to be ok after the instance is running."
+  default     = 900
+
+  validation {
+    condition     = var.status_check_timeout_seconds >= 60 && var.status_check_timeout_seconds <= 3600
+    error_message = "status_check_timeout_seconds must be between 60 and 3600."
+  }
+}
+
+variable "notify_on_success" {
+  type        = bool
+  description = "Publish to the topic after a successful restart too (failures are always published)."
+  default     = true
+}
+
+variable "dry_run" {
+  type        = bool
+  description = "The guard evaluates every rule and logs its decision but never claims a lock or starts the workflow."
+  default     = false
+}
+
+variable "state_machine_log_level" {
+  type        = string
+  description = "Step Functions execution logging level: ERROR (failures only) or ALL. Execution data is never logged."
+  default     = "ERROR"
+
+  validation {
+    condition     = contains(["ERROR", "ALL"], var.state_machine_log_level)
+    error_message = "state_machine_log_level must be ERROR or ALL."
+  }
+}
+
+variable "tracing_enabled" {
+  type        = bool
+  description = "X-Ray tracing of the state machine."
+  default     = true
+}
+
+variable "create_function_alarms" {
+  type        = bool
+  description = "Create the guard function's Errors/Throttles/DLQ alarms (a flag, so it is known at plan time)."
+  default     = false
+}
+
+variable "function_alarm_topic_arn" {
+  type        = string
+  description = "Topic for the guard function's alarms (e.g. the environment's shared alarm topic). Null uses this module's topic, which CloudWatch alarms can only publish to when kms_key_arn is a customer-managed key whose policy allows cloudwatch.amazonaws.com (alarms cannot use alias/aws/sns)."
+  default     = null
+}

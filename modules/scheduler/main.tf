@@ -1,0 +1,92 @@
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  function_name = "${var.name_prefix}-scheduler"
+  account_id    = data.aws_caller_identity.current.account_id
+  partition     = data.aws_partition.current.partition
+  region        = data.aws_region.current.region
+
+  # One EventBridge Scheduler schedule per (named schedule, action), keyed "<schedule>-<action>".
+  schedule_actions = merge([
+    for name, s in var.schedules : {
+      for action, expression in { start = s.start, stop = s.stop } :
+      "${name}-${action}" => merge(s, { name = name, action = action, expression = expression })
+      if expression != null
+    }
+  ]...)
+}
+
+module "function" {
+  source = "../lambda-function"
+
+  name        = local.function_name
+  package     = "scheduler"
+  description = "Starts and stops ${var.tag_key}-tagged EC2 instances, Auto Scaling groups and RDS databases on named schedules."
+  build_root  = var.build_root
+  timeout     = var.verify_timeout_seconds + 90
+  environment = {
+    TAG_KEY                = var.tag_key
+    DRY_RUN                = tostring(var.dry_run)
+    HIBERNATE              = tostring(var.hibernate)
+    VERIFY_TIMEOUT_SECONDS = tostring(var.verify_timeout_seconds)
+  }
+  policy_documents = {
+    scheduler = data.aws_iam_policy_document.function.json
+  }
+  # EventBridge Scheduler invokes asynchronously through its own role: no resource-policy grant is needed.
+  async_invocation   = {}
+  create_dlq         = true
+  create_alarms      = var.create_alarms
+  alarm_topic_arn    = var.alarm_topic_arn
+  log_level          = var.log_level
+  log_retention_days = var.log_retention_days
+  kms_key_arn        = var.kms_key_arn
+  tags               = var.tags
+}
+
+resource "aws_scheduler_schedule_group" "this" {
+  name = local.function_name
+  tags = var.tags
+}
+
+resource "aws_scheduler_schedule" "this" {
+  for_each = local.schedule_actions
+
+  name        = "${var.name_prefix}-${each.key}"
+  group_name  = aws_scheduler_schedule_group.this.name
+  description = coalesce(each.value.description, "${title(each.value.action)} resources tagged ${var.tag_key}=${each.value.name}.")
+  state       = each.value.enabled ? "ENABLED" : "DISABLED"
+  kms_key_arn = var.kms_key_arn
+
+  schedule_expression          = each.value.expression
+  schedule_expression_timezone = each.value.timezone
+
+  flexible_time_window {
+    mode = "OFF"
+  }
+
+  target {
+    arn      = module.function.function_arn
+    role_arn = aws_iam_role.scheduler.arn
+    # The payload shape lives in one file, rendered here and by the tests (tests/test_scheduler_module.py).
+    input = templatefile("${path.module}/templates/input.json.tftpl", {
+      action     = each.value.action
+      schedule   = each.value.name
+      timezone   = each.value.timezone
+      skip_dates = each.value.skip_dates
+      resources  = each.value.resources
+      dry_run    = each.value.dry_run
+    })
+
+    retry_policy {
+      maximum_event_age_in_seconds = var.schedule_retry.maximum_event_age_in_seconds
+      maximum_retry_attempts       = var.schedule_retry.maximum_retry_attempts
+    }
+
+    dead_letter_config {
+      arn = module.function.dlq_arn
+    }
+  }
+}

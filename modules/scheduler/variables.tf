@@ -1,0 +1,181 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every resource name; the function is \"<name_prefix>-scheduler\"."
+  default     = "opskit"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9-]{1,24}$", var.name_prefix))
+    error_message = "name_prefix must be 1-24 letters, digits and hyphens (schedule names are limited to 64 characters)."
+  }
+}
+
+variable "schedules" {
+  type = map(object({
+    start       = optional(string)
+    stop        = optional(string)
+    timezone    = optional(string, "UTC")
+    skip_dates  = optional(list(string), [])
+    resources   = optional(list(string), ["ec2", "asg", "rds"])
+    description = optional(string, "")
+    enabled     = optional(bool, true)
+    dry_run     = optional(bool, false)
+  }))
+  description = <<-EOT
+    Named schedules, keyed by the value of the schedule tag (TAG_KEY=<key>). Each has a start and/or a stop
+    expression (EventBridge Scheduler cron(...), rate(...) or at(...)) evaluated in `timezone` (IANA name or UTC),
+    `skip_dates` (YYYY-MM-DD in that zone) on which nothing is done, and the resource kinds it acts on
+    (ec2, asg, rds). Overnight periods need nothing special: start and stop are independent schedules.
+  EOT
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, s in var.schedules : can(regex("^[A-Za-z0-9_.-]{1,32}$", k)) && k != "manual"])
+    error_message = "schedules keys (the tag values) must be 1-32 letters, digits, '.', '_' or '-', and not \"manual\" (reserved for manual runs)."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.schedules : s.start != null || s.stop != null])
+    error_message = "Each schedule needs a start or a stop expression (or both)."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for s in var.schedules : [
+        for e in compact([s.start, s.stop]) :
+        can(regex("^(cron\\([^ ()]+( [^ ()]+){5}\\)|rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|at\\([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\))$", e))
+      ]
+    ]))
+    error_message = "start/stop must be an EventBridge Scheduler expression: cron(<6 fields>), e.g. cron(0 7 ? * MON-FRI *); rate(<n> minute(s)|hour(s)|day(s)); or at(yyyy-mm-ddThh:mm:ss)."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.schedules : can(regex("^(UTC|[A-Z][A-Za-z_-]+(/[A-Za-z0-9_+-]+){1,2})$", s.timezone))])
+    error_message = "timezone must be UTC or an IANA Area/Location name such as Europe/Berlin or America/Argentina/Buenos_Aires."
+  }
+
+  validation {
+    condition = alltrue(flatten([
+      for s in var.schedules : [for d in s.skip_dates : can(regex("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", d))]
+    ]))
+    error_message = "skip_dates must be calendar dates written YYYY-MM-DD, e.g. 2026-12-24."
+  }
+
+  validation {
+    condition     = alltrue([for s in var.schedules : length(s.resources) > 0 && alltrue([for r in s.resources : contains(["ec2", "asg", "rds"], r)])])
+    error_message = "resources must be a non-empty list drawn from \"ec2\", \"asg\" and \"rds\"."
+  }
+}
+
+variable "tag_key" {
+  type        = string
+  description = "Tag whose value names a resource's schedule. The function's IAM policy only allows acting on resources that carry it."
+  default     = "Schedule"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9 _.:/=+@-]{1,127}$", var.tag_key)) && !startswith(lower(var.tag_key), "aws:")
+    error_message = "tag_key must be a valid tag key (1-127 letters, digits, spaces and _.:/=+-@) outside the reserved aws: namespace."
+  }
+}
+
+variable "dry_run" {
+  type        = bool
+  description = "Force dry runs for every invocation (the function lists what it would do and changes nothing)."
+  default     = false
+}
+
+variable "hibernate" {
+  type        = bool
+  description = "Hibernate EC2 instances configured for hibernation instead of stopping them (falls back to a plain stop when EC2 refuses)."
+  default     = false
+}
+
+variable "verify_timeout_seconds" {
+  type        = number
+  description = "After a start, how long the function re-reads instance states to report instances that fell back to stopped (0 disables the check). The function timeout is this plus 90 seconds."
+  default     = 30
+
+  validation {
+    condition     = var.verify_timeout_seconds >= 0 && var.verify_timeout_seconds <= 300 && floor(var.verify_timeout_seconds) == var.verify_timeout_seconds
+    error_message = "verify_timeout_seconds must be a whole number of seconds between 0 and 300."
+  }
+}
+
+variable "volume_kms_key_arns" {
+  type        = list(string)
+  description = "Customer-managed KMS keys of EBS volumes on scheduled instances (kms:CreateGrant is needed to start them). Empty allows any key of this account and region; list keys of other accounts here."
+  default     = []
+
+  validation {
+    condition     = alltrue([for k in var.volume_kms_key_arns : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", k))])
+    error_message = "volume_kms_key_arns must be KMS key ARNs (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+}
+
+variable "schedule_retry" {
+  type = object({
+    maximum_event_age_in_seconds = optional(number, 900)
+    maximum_retry_attempts       = optional(number, 3)
+  })
+  description = "How long and how often EventBridge Scheduler retries invoking the function before the event goes to the DLQ. Keep the age short: a start or stop hours late does more harm than good."
+  default     = {}
+
+  validation {
+    condition = (
+      var.schedule_retry.maximum_event_age_in_seconds >= 60 && var.schedule_retry.maximum_event_age_in_seconds <= 86400 &&
+      var.schedule_retry.maximum_retry_attempts >= 0 && var.schedule_retry.maximum_retry_attempts <= 185
+    )
+    error_message = "schedule_retry: maximum_event_age_in_seconds must be 60-86400 and maximum_retry_attempts 0-185."
+  }
+}
+
+variable "create_alarms" {
+  type        = bool
+  description = "Create Errors, Throttles and DLQ-depth alarms notifying alarm_topic_arn."
+  default     = false
+}
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "SNS topic the alarms notify. Required when create_alarms is true."
+  default     = null
+}
+
+variable "log_level" {
+  type        = string
+  description = "Application log level of the function (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)."
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of the function's log group in days."
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
+  }
+}
+
+variable "kms_key_arn" {
+  type        = string
+  description = "Customer-managed KMS key for the log group, DLQ, environment and schedule payloads. Null uses AWS-managed encryption."
+  default     = null
+}
+
+variable "build_root" {
+  type        = string
+  description = "Directory holding the staged packages (passed to modules/lambda-function). Null means the repository's build/ directory."
+  default     = null
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags for every resource of this module."
+  default     = {}
+}

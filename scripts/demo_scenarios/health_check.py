@@ -1,0 +1,176 @@
+"""health-check: one healthy and one failing site on 127.0.0.1, checked by the real handler on a scheduled event.
+
+The "shop" answers 200 with the expected (non-ASCII) text, sending an Authorization header read from a
+Secrets Manager secret (moto); the "api" answers 503. The run must report both, write both targets' metrics,
+and raise (the Errors alarm) only after both were checked, with no secret value anywhere in the output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import opskit_common as common
+from moto import mock_aws
+from opskit_tools.loader import load_handler
+from opskit_tools.scenarios import Report
+
+ORDER = 30
+TITLE = "health-check: concurrent website checks with per-target metrics"
+
+TOKEN = "Bearer demo-7c1f0e9a"
+SCHEDULED_EVENT = {
+    "version": "0",
+    "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa",
+    "detail-type": "Scheduled Event",
+    "source": "aws.events",
+    "account": "123456789012",
+    "time": "2026-11-23T05:00:00Z",
+    "region": "eu-central-1",
+    "resources": ["arn:aws:events:eu-central-1:123456789012:rule/opskit-health-check-schedule"],
+    "detail": {},
+}
+
+
+class _Site(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/shop" and self.headers.get("Authorization") == TOKEN:
+            status, body = 200, "<h1>Willkommen im Laden — Grüße!</h1>".encode()
+        elif self.path == "/shop":
+            status, body = 401, b"who are you?"
+        else:
+            status, body = 503, b"upstream unavailable"
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")  # no charset: the check must still decode UTF-8
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _server() -> Iterator[ThreadingHTTPServer]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextlib.contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run(report: Report) -> None:
+    with mock_aws(), _server() as httpd:
+        common.reset_clients()
+        base = f"http://127.0.0.1:{httpd.server_port}"
+        secret_arn = boto3.client("secretsmanager", region_name="eu-central-1").create_secret(
+            Name="opskit/health-check/shop", SecretString=json.dumps({"Authorization": TOKEN})
+        )["ARN"]
+        targets = [
+            {
+                "name": "shop",
+                "url": f"{base}/shop",
+                "expected_text": "Grüße",
+                "max_latency_ms": 2000,
+                "headers_secret_arn": secret_arn,
+            },
+            {"name": "api", "url": f"{base}/api/health", "expected_text": '"status":"ok"'},
+        ]
+        report.line("Targets (the TARGETS environment of the function):")
+        report.table(
+            ["name", "url", "expects"],
+            [[t["name"], t["url"], f"200 + {t['expected_text']!r}"] for t in targets],
+        )
+
+        out = io.StringIO()
+        log_handler = _Collect()
+        root = logging.getLogger()
+        root.addHandler(log_handler)
+        previous_level = root.level
+        root.setLevel(logging.INFO)
+        raised: common.PartialFailure | None = None
+        try:
+            with _env(
+                {"TARGETS": json.dumps(targets), "METRIC_NAMESPACE": "opskit/HealthCheck", "NO_PROXY": "127.0.0.1"}
+            ):
+                handler = load_handler("health_check")
+                with contextlib.redirect_stdout(out):
+                    try:
+                        handler.handler(SCHEDULED_EVENT, None)
+                    except common.PartialFailure as exc:
+                        raised = exc
+        finally:
+            root.removeHandler(log_handler)
+            root.setLevel(previous_level)
+            common.reset_clients()
+
+    report.line()
+    report.line("handler raised: " + (str(raised) if raised else "nothing"))
+    outcome = raised.result if raised else {}
+    report.table(
+        ["target", "ok", "status", "latency ms", "reason"],
+        [[r["name"], r["ok"], r["status"], r["latency_ms"], r["reason"] or ""] for r in outcome.get("results", [])],
+    )
+
+    emf = [json.loads(line) for line in out.getvalue().splitlines() if line.startswith('{"_aws"')]
+    report.line()
+    report.line("Embedded Metric Format lines (namespace opskit/HealthCheck, dimension Target):")
+    for doc in emf:
+        metrics = [m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
+        report.kv(f"  Target={doc['Target']}", ", ".join(f"{m}={doc[m]}" for m in metrics))
+    report.line("Log lines (one per target; structured fields target, ok, status, latency_ms, failure, reason):")
+    for record in log_handler.records:
+        if hasattr(record, "target"):
+            report.line(f"  {record.levelname:<7} {record.getMessage()}")
+
+    results = {r["name"]: r for r in outcome.get("results", [])}
+    report.line()
+    report.check(raised is not None and outcome.get("failed") == 1, "the run raised after checking both targets")
+    report.check(results.get("shop", {}).get("ok") is True, "shop is healthy (secret header sent, UTF-8 text found)")
+    report.check(
+        results.get("api", {}).get("reason") == 'status 503 not in [200]; expected text \'"status":"ok"\' not found',
+        "api fails with its reasons: status 503 and the missing text",
+    )
+    report.check(
+        {d["Target"]: d["Success"] for d in emf} == {"shop": 1, "api": 0}, "Success metric written for both targets"
+    )
+    logged = "\n".join(json.dumps(vars(r), default=str) for r in log_handler.records)
+    everything = out.getvalue() + logged + json.dumps(outcome) + str(raised)
+    report.check("demo-7c1f0e9a" not in everything, "the secret header value appears in no output")

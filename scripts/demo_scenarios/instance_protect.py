@@ -1,0 +1,229 @@
+"""instance-protect: protected instances come back after an unplanned stop; planned stops are respected.
+
+Four instances on moto. Each stop produces the EC2 state-change event AWS documents; the event is matched
+against the rule's pattern file (what EventBridge would deliver) and handed to the real handler:
+
+  web-1      Protected=true, stopped by hand                 -> started again, notice published
+  batch-1    Protected=true + Schedule, stopped by the real  -> stays stopped (opskit:stopped-by marker)
+             scheduler handler (its manual form)
+  scratch-1  untagged, stopped by hand                       -> stays stopped (not protected)
+  flaky-1    Protected=true, stops four times in a row       -> started three times, then the restart cap
+                                                                holds it stopped and a notice says so
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import opskit_common as common
+from moto import mock_aws
+from opskit_tools.eventpattern import matches
+from opskit_tools.loader import load_event, load_handler
+from opskit_tools.paths import FUNCTIONS, MODULES
+from opskit_tools.scenarios import Report
+
+ORDER = 60
+TITLE = "instance-protect: restart protected instances, respect planned stops, cap crash loops"
+
+REGION = "eu-central-1"
+ENV = {
+    "PROTECT_TAG": "Protected=true",
+    "SCHEDULE_TAG_KEY": "Schedule",
+    "STOPPED_BY_TAG_KEY": "opskit:stopped-by",
+    "RESTARTS_TAG_KEY": "opskit:protect-restarts",
+    "MAX_RESTARTS": "3",
+    "WINDOW_SECONDS": "3600",
+    "TAG_KEY": "Schedule",  # the scheduler's
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+}
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[_Collect]:
+    """Collect log records instead of printing them, and swallow the EMF lines on stdout."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    collector = _Collect()
+    root.handlers = [collector]
+    root.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield collector
+    finally:
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
+
+
+@contextlib.contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _stopped_event(instance_id: str, state: str = "stopped") -> dict[str, Any]:
+    event = copy.deepcopy(load_event(f"instance_protect/instance-{state}.json"))
+    event["detail"]["instance-id"] = instance_id
+    event["resources"] = [f"arn:aws:ec2:{REGION}:123456789012:instance/{instance_id}"]
+    return event
+
+
+def run(report: Report) -> None:
+    pattern = json.loads((MODULES / "instance-protect/patterns/instance-stopped.json").read_text(encoding="utf-8"))
+    use_scheduler = (FUNCTIONS / "scheduler/handler.py").exists()
+    with _env(ENV), mock_aws():
+        common.reset_clients()
+        try:
+            _run(report, pattern, use_scheduler)
+        finally:
+            common.reset_clients()
+
+
+def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
+    ec2 = boto3.client("ec2", region_name=REGION)
+    sns = boto3.client("sns", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    topic_arn = sns.create_topic(Name="opskit-instance-protect-notices")["TopicArn"]
+    queue_url = sqs.create_queue(QueueName="oncall")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+
+    def launch(name: str, tags: dict[str, str]) -> str:
+        all_tags = [{"Key": "Name", "Value": name}] + [{"Key": k, "Value": v} for k, v in tags.items()]
+        reply = ec2.run_instances(
+            ImageId="ami-12c6146b",
+            MinCount=1,
+            MaxCount=1,
+            InstanceType="t3.micro",
+            TagSpecifications=[{"ResourceType": "instance", "Tags": all_tags}],
+        )
+        return reply["Instances"][0]["InstanceId"]
+
+    def state(instance_id: str) -> str:
+        return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+    ids = {
+        "web-1": launch("web-1", {"Protected": "true"}),
+        "batch-1": launch("batch-1", {"Protected": "true", "Schedule": "office-hours"}),
+        "scratch-1": launch("scratch-1", {}),
+        "flaky-1": launch("flaky-1", {"Protected": "true"}),
+    }
+    report.line(
+        "Function environment: " + ", ".join(f"{k}={ENV[k]}" for k in ("PROTECT_TAG", "MAX_RESTARTS", "WINDOW_SECONDS"))
+    )
+    report.line(f"Rule pattern (patterns/instance-stopped.json): {json.dumps(pattern)}")
+    report.line()
+
+    rows: list[list[Any]] = []
+    results: dict[str, list[dict[str, Any]]] = {name: [] for name in ids}
+    with _quiet() as logs, _env({"TOPIC_ARN": topic_arn}):
+        protect = load_handler("instance_protect")
+
+        def deliver(name: str, how: str, stop: Callable[[], None]) -> None:
+            stop()
+            event = _stopped_event(ids[name])
+            matched = matches(pattern, event)
+            result = protect.handler(event, None) if matched else {"decision": "-", "reason": "not delivered"}
+            results[name].append(result)
+            rows.append([name, how, "yes" if matched else "no", result["decision"], result["reason"], state(ids[name])])
+
+        def by_hand(name: str) -> Callable[[], None]:
+            return lambda: ec2.stop_instances(InstanceIds=[ids[name]])
+
+        scheduler_result: dict[str, Any] = {}
+
+        def by_scheduler() -> None:
+            if use_scheduler:
+                scheduler_result.update(
+                    load_handler("scheduler").handler({"action": "stop", "instance_ids": [ids["batch-1"]]}, None)
+                )
+            else:  # the scheduler's contract: mark, then stop
+                ec2.create_tags(
+                    Resources=[ids["batch-1"]], Tags=[{"Key": "opskit:stopped-by", "Value": "scheduler:manual"}]
+                )
+                ec2.stop_instances(InstanceIds=[ids["batch-1"]])
+
+        deliver("web-1", "stopped by hand (console/API)", by_hand("web-1"))
+        deliver("batch-1", "stopped by the scheduler" + ("" if use_scheduler else " (simulated)"), by_scheduler)
+        deliver("scratch-1", "stopped by hand", by_hand("scratch-1"))
+        for attempt in range(1, 5):
+            deliver("flaky-1", f"crashed (stop #{attempt}, seconds apart)", by_hand("flaky-1"))
+
+        running_event = _stopped_event(ids["web-1"], "running")
+        running_delivered = matches(pattern, running_event)
+
+    report.table(["instance", "what happened", "rule matched", "decision", "reason", "state after"], rows)
+    if use_scheduler:
+        report.line()
+        report.line(
+            f"scheduler manual stop of batch-1: succeeded={scheduler_result.get('succeeded')} "
+            f"failed={scheduler_result.get('failed')}"
+        )
+    batch_tags = common.tags_to_dict(
+        ec2.describe_instances(InstanceIds=[ids["batch-1"]])["Reservations"][0]["Instances"][0].get("Tags")
+    )
+    flaky_tags = common.tags_to_dict(
+        ec2.describe_instances(InstanceIds=[ids["flaky-1"]])["Reservations"][0]["Instances"][0].get("Tags")
+    )
+    report.kv("batch-1 opskit:stopped-by", batch_tags.get("opskit:stopped-by"))
+    report.kv("flaky-1 opskit:protect-restarts", flaky_tags.get("opskit:protect-restarts"))
+
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
+    subjects = [json.loads(m["Body"])["Subject"] for m in messages]
+    report.line()
+    report.line("Notices on the SNS topic (as the on-call queue received them):")
+    for subject in subjects:
+        report.line(f"  - {subject}")
+    report.line("Decision log lines:")
+    for record in logs.records:
+        if getattr(record, "decision", None):
+            report.line(f"  {record.levelname:<7} {record.getMessage()}")
+
+    flaky = [(r["decision"], r["reason"]) for r in results["flaky-1"]]
+    report.line()
+    report.check(
+        results["web-1"][0]["decision"] == "started" and state(ids["web-1"]) in ("pending", "running"),
+        "web-1 (protected, stopped by hand) was started again",
+    )
+    report.check(
+        results["batch-1"][0]["reason"] == "stopped-by-opskit" and state(ids["batch-1"]) == "stopped",
+        "batch-1 (protected, stopped by the scheduler) stays stopped",
+    )
+    report.check(
+        results["scratch-1"][0]["reason"] == "not-protected" and state(ids["scratch-1"]) == "stopped",
+        "scratch-1 (not protected) stays stopped",
+    )
+    report.check(
+        flaky == [("started", "unplanned-stop")] * 3 + [("skipped", "restart-cap-reached")]
+        and state(ids["flaky-1"]) == "stopped",
+        "flaky-1 was restarted 3 times, then the cap held it stopped",
+    )
+    report.check(
+        sum("started" in s and "again" in s for s in subjects) == 4 and sum("restart cap" in s for s in subjects) == 1,
+        "4 restart notices and 1 restart-cap notice were published",
+    )
+    report.check(not running_delivered, "a 'running' state-change event does not match the rule")

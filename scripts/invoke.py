@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Start or stop EC2 instances now, through a deployed opskit function (the scheduler by default).
+
+    make invoke ACTION=stop IDS="i-0123456789abcdef0 i-0fedcba9876543210"           # opskit-dev-scheduler
+    make invoke ENV=prod ACTION=start IDS="i-0123456789abcdef0"
+    python scripts/invoke.py --action start --function opskit-dev-scheduler i-0123456789abcdef0
+
+Sends the scheduler's manual payload `{"action": "start"|"stop", "instance_ids": [...]}` as a synchronous
+(RequestResponse) invocation and prints the function's JSON result. The arguments are checked before
+anything is sent. Exit status: 0 on success, 1 when the function raised (FunctionError) or the call
+failed, 2 on bad arguments. The scheduler only touches instances that carry its schedule tag key
+(its IAM grant is conditioned on that key), so tag every listed instance with it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+ACTIONS = ("start", "stop")
+INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+# A function name, a partial ARN (account:function:name) or a full ARN, optionally with :version/:alias.
+FUNCTION = re.compile(
+    r"^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="invoke.py",
+        description="Start or stop EC2 instances now through a deployed opskit function.",
+    )
+    parser.add_argument("--action", required=True, help="start or stop")
+    parser.add_argument("--function", required=True, help="function name or ARN, e.g. opskit-dev-scheduler")
+    parser.add_argument("--region", help="AWS region (default: the AWS CLI/SDK configuration)")
+    parser.add_argument("--dry-run", action="store_true", help="print the payload instead of invoking")
+    parser.add_argument("instance_ids", nargs="*", metavar="INSTANCE_ID", help="i-0123456789abcdef0 ...")
+    args = parser.parse_args(argv)
+
+    if args.action not in ACTIONS:
+        parser.error(f"--action must be start or stop, got {args.action!r}")
+    if not FUNCTION.match(args.function):
+        parser.error(f"--function {args.function!r} is not a Lambda function name or ARN")
+    if not args.instance_ids:
+        parser.error('no instance ids given: make invoke ACTION=stop IDS="i-0123456789abcdef0 ..."')
+    bad = [i for i in args.instance_ids if not INSTANCE_ID.match(i)]
+    if bad:
+        parser.error(f"not EC2 instance ids (expected i- and 8 to 17 lower-case hex digits): {', '.join(bad)}")
+    args.instance_ids = list(dict.fromkeys(args.instance_ids))  # drop repeats, keep order
+    return args
+
+
+def payload(action: str, instance_ids: Sequence[str]) -> dict[str, Any]:
+    """The scheduler's manual form."""
+    return {"action": action, "instance_ids": list(instance_ids)}
+
+
+def lambda_client(region: str | None) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    # A synchronous invocation may run up to the function's 15-minute limit, and an invoke must not be
+    # re-sent by the SDK behind the caller's back: a long read timeout and no automatic retries.
+    config = Config(read_timeout=910, connect_timeout=10, retries={"total_max_attempts": 1})
+    return boto3.client("lambda", region_name=region, config=config)
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    client_factory: Callable[[str | None], Any] = lambda_client,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    args = parse_args(argv)
+    body = payload(args.action, args.instance_ids)
+    if args.dry_run:
+        print(json.dumps({"function": args.function, "payload": body}, indent=2), file=out)
+        return 0
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        response = client_factory(args.region).invoke(
+            FunctionName=args.function,
+            InvocationType="RequestResponse",
+            Payload=json.dumps(body).encode("utf-8"),
+        )
+        raw = response["Payload"].read()
+    except (ClientError, BotoCoreError) as exc:
+        print(f"invoke.py: could not invoke {args.function}: {exc}", file=err)
+        return 1
+
+    try:
+        result: Any = json.loads(raw) if raw else None
+    except json.JSONDecodeError:
+        result = raw.decode("utf-8", "replace")
+    print(json.dumps(result, indent=2, default=str), file=out)
+
+    if "FunctionError" in response:
+        detail = result if isinstance(result, dict) else {}
+        print(
+            f"invoke.py: {args.function} failed ({response['FunctionError']}): "
+            f"{detail.get('errorType', 'error')}: {detail.get('errorMessage', result)}",
+            file=err,
+        )
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

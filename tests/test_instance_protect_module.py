@@ -1,0 +1,130 @@
+"""Static checks of modules/instance-protect that tie the Terraform to the handler it deploys."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import hcl2
+import pytest
+
+MODULE = Path(__file__).resolve().parents[1] / "modules/instance-protect"
+
+
+def load(name: str) -> dict[str, Any]:
+    with (MODULE / name).open(encoding="utf-8") as handle:
+        return hcl2.load(handle)
+
+
+def unquote(value: Any) -> Any:
+    return value[1:-1] if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+def blocks(items: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for item in items:
+        for key, body in item.items():
+            yield unquote(key), body
+
+
+@pytest.fixture(scope="module")
+def function_module() -> dict[str, Any]:
+    return dict(blocks(load("main.tf")["module"]))["function"]
+
+
+@pytest.fixture(scope="module")
+def local_values() -> dict[str, Any]:
+    return {k: unquote(v) for k, v in load("main.tf")["locals"][0].items() if not k.startswith("__")}
+
+
+@pytest.fixture(scope="module")
+def statements() -> dict[str, dict[str, Any]]:
+    data = dict(blocks(load("iam.tf")["data"]))
+    document = dict(blocks([data["aws_iam_policy_document"]]))["protect"]
+    found = {unquote(s["sid"]): s for s in document["statement"]}
+    for dynamic in document.get("dynamic", []):
+        for _, body in blocks([dynamic]):
+            for content in body["content"]:
+                found[unquote(content["sid"])] = content
+    return found
+
+
+class RecordingEnv(dict):
+    """An empty environment that remembers which variables the handler asks for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.asked.add(key)
+        return super().get(key, default)
+
+
+def test_module_sets_exactly_the_variables_the_handler_reads(function_module, load_handler):
+    fn: ModuleType = load_handler("instance_protect")
+    env = RecordingEnv()
+    defaults = fn.Config.from_env(env)
+
+    assert set(function_module["environment"]) == env.asked
+    assert defaults.max_restarts == 3 and defaults.window_seconds == 3600
+
+
+def test_tag_contract_matches_the_handler_defaults(local_values, load_handler):
+    """opskit:stopped-by is the marker the scheduler and the restart workflow set before a planned stop."""
+    defaults = load_handler("instance_protect").Config.from_env({})
+
+    assert local_values["stopped_by_tag_key"] == defaults.stopped_by_tag_key == "opskit:stopped-by"
+    assert local_values["restarts_tag_key"] == defaults.restarts_tag_key
+
+
+def test_protect_tag_default_matches_the_handler_default(load_handler):
+    variables = dict(blocks(load("variables.tf")["variable"]))
+    type_expr = variables["protect_tag"]["type"]
+    key = re.search(r'key\s*=\s*optional\(string,\s*\\?"([^"\\]+)', type_expr).group(1)
+    value = re.search(r'value\s*=\s*optional\(string,\s*\\?"([^"\\]+)', type_expr).group(1)
+    defaults = load_handler("instance_protect").Config.from_env({})
+
+    assert (key, value) == (defaults.protect_key, defaults.protect_value)
+
+
+def test_rule_reads_the_pattern_file_the_tests_use(function_module):
+    rule = function_module["event_rules"]["stopped"]
+    assert "patterns/instance-stopped.json" in rule["event_pattern"]
+    assert (MODULE / "patterns/instance-stopped.json").is_file()
+
+
+def test_start_and_tag_grants_are_conditioned_on_the_protect_tag(statements):
+    for sid in ("StartProtectedInstances", "RecordRestartHistory"):
+        conditions = {unquote(c["variable"]): c for c in statements[sid]["condition"]}
+        protect = conditions["aws:ResourceTag/${var.protect_tag.key}"]
+        assert unquote(protect["test"]) == "StringEquals"
+        assert protect["values"] == ["${var.protect_tag.value}"]
+    tag_keys = {unquote(c["variable"]): c for c in statements["RecordRestartHistory"]["condition"]}["aws:TagKeys"]
+    assert unquote(tag_keys["test"]) == "ForAllValues:StringEquals"
+    assert tag_keys["values"] == ["${local.restarts_tag_key}"]
+
+
+def test_no_wildcard_actions_and_only_describes_on_every_resource(statements):
+    for sid, statement in statements.items():
+        actions = [unquote(a) for a in statement["actions"]]
+        assert not any("*" in a for a in actions), sid
+        if [unquote(r) for r in statement["resources"]] == ["*"]:
+            assert all(a.split(":")[1].startswith("Describe") for a in actions), sid
+
+
+def test_every_variable_is_typed_and_described():
+    for name, body in blocks(load("variables.tf")["variable"]):
+        assert "type" in body, name
+        assert unquote(body.get("description", "")).strip(), name
+
+
+def test_handler_and_module_agree_on_the_cap_limits(load_handler):
+    """variables.tf allows max_restarts 1-20 and window_seconds >= 60; the handler refuses anything else."""
+    fn: Callable[..., Any] = load_handler("instance_protect").Config.from_env
+    fn({"MAX_RESTARTS": "20", "WINDOW_SECONDS": "60"})
+    text = (MODULE / "variables.tf").read_text(encoding="utf-8")
+    assert "var.max_restarts >= 1 && var.max_restarts <= 20" in text
+    assert "var.window_seconds >= 60" in text

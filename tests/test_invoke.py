@@ -1,0 +1,144 @@
+"""scripts/invoke.py, the `make invoke` CLI. moto's Lambda invoke needs Docker, so the lambda client is
+a real botocore client with a Stubber: the tests see the exact request that would be sent."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts/invoke.py"
+FUNCTION = "opskit-dev-scheduler"
+IDS = ["i-0123456789abcdef0", "i-0fedcba9876543210"]
+
+
+@pytest.fixture(scope="module")
+def cli() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("opskit_invoke_cli", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def lam() -> Any:
+    return boto3.client("lambda", region_name="eu-central-1")
+
+
+def body(data: Any) -> StreamingBody:
+    raw = json.dumps(data).encode() if not isinstance(data, bytes) else data
+    return StreamingBody(io.BytesIO(raw), len(raw))
+
+
+def run(cli: ModuleType, argv: list[str], client: Any) -> tuple[int, str, str, list[dict[str, Any]]]:
+    """Run main() with the stubbed client; returns (exit code, stdout, stderr, the Invoke requests sent)."""
+    sent: list[dict[str, Any]] = []
+    client.meta.events.register("before-parameter-build.lambda.Invoke", lambda params, **_: sent.append(dict(params)))
+    out, err = io.StringIO(), io.StringIO()
+    code = cli.main(argv, client_factory=lambda region: client, out=out, err=err)
+    return code, out.getvalue(), err.getvalue(), sent
+
+
+def _never(region: str | None) -> Any:
+    raise AssertionError("no AWS client may be created for invalid arguments")
+
+
+def test_sends_the_scheduler_manual_payload_synchronously_and_prints_the_result(cli, lam):
+    function_result = {"action": "start", "started": IDS, "failed": []}
+    with Stubber(lam) as stub:
+        stub.add_response(
+            "invoke",
+            {"StatusCode": 200, "Payload": body(function_result)},
+            {"FunctionName": FUNCTION, "InvocationType": "RequestResponse", "Payload": ANY},
+        )
+        code, out, err, sent = run(cli, ["--action", "start", "--function", FUNCTION, *IDS], lam)
+        stub.assert_no_pending_responses()
+
+    assert code == 0, err
+    assert json.loads(sent[0]["Payload"]) == {"action": "start", "instance_ids": IDS}
+    assert json.loads(out) == function_result
+
+
+def test_repeated_ids_are_sent_once_in_order(cli, lam):
+    with Stubber(lam) as stub:
+        stub.add_response("invoke", {"StatusCode": 200, "Payload": body({})})
+        code, _, _, sent = run(cli, ["--action", "stop", "--function", FUNCTION, IDS[1], IDS[0], IDS[1]], lam)
+
+    assert code == 0
+    assert json.loads(sent[0]["Payload"])["instance_ids"] == [IDS[1], IDS[0]]
+
+
+def test_function_error_prints_the_error_and_exits_1(cli, lam):
+    error = {"errorType": "PartialFailure", "errorMessage": "1 of 2 instances failed to stop", "stackTrace": []}
+    with Stubber(lam) as stub:
+        stub.add_response("invoke", {"StatusCode": 200, "FunctionError": "Unhandled", "Payload": body(error)})
+        code, out, err, _ = run(cli, ["--action", "stop", "--function", FUNCTION, IDS[0]], lam)
+
+    assert code == 1
+    assert json.loads(out) == error
+    assert "PartialFailure: 1 of 2 instances failed to stop" in err and "Unhandled" in err
+
+
+def test_api_error_is_reported_and_exits_1(cli, lam):
+    with Stubber(lam) as stub:
+        stub.add_client_error("invoke", "ResourceNotFoundException", "Function not found: opskit-dev-scheduler", 404)
+        code, out, err, _ = run(cli, ["--action", "stop", "--function", FUNCTION, IDS[0]], lam)
+
+    assert code == 1
+    assert out == ""
+    assert "ResourceNotFoundException" in err and FUNCTION in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--action", "reboot", "--function", FUNCTION, IDS[0]], "--action must be start or stop, got 'reboot'"),
+        (["--action", "", "--function", FUNCTION, IDS[0]], "--action must be start or stop, got ''"),
+        (["--action", "stop", "--function", FUNCTION], "no instance ids given"),
+        (["--action", "stop", "--function", FUNCTION, "i-123"], "not EC2 instance ids"),
+        (["--action", "stop", "--function", FUNCTION, IDS[0], "I-0123456789ABCDEF0"], "I-0123456789ABCDEF0"),
+        (["--action", "stop", "--function", FUNCTION, "i-0123456789abcdef0123"], "i-0123456789abcdef0123"),
+        (["--action", "stop", "--function", "opskit dev", IDS[0]], "not a Lambda function name"),
+        (["--function", FUNCTION, IDS[0]], "--action"),
+    ],
+)
+def test_bad_arguments_exit_2_before_any_aws_call(cli, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv, client_factory=_never)
+
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_function_arns_are_accepted(cli):
+    arn = "arn:aws:lambda:eu-central-1:123456789012:function:opskit-prod-scheduler:live"
+    assert cli.parse_args(["--action", "start", "--function", arn, IDS[0]]).function == arn
+
+
+def test_dry_run_prints_the_payload_without_a_client(cli, capsys):
+    assert cli.main(["--dry-run", "--action", "stop", "--function", FUNCTION, IDS[0]], client_factory=_never) == 0
+    assert json.loads(capsys.readouterr().out)["payload"] == {"action": "stop", "instance_ids": [IDS[0]]}
+
+
+def test_script_runs_as_the_makefile_calls_it():
+    """`make invoke` runs the file directly; a bad action must stop it with exit status 2."""
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--action", "restart", "--function", FUNCTION, IDS[0]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--action must be start or stop" in done.stderr

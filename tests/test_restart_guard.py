@@ -1,0 +1,456 @@
+"""restart_guard: event shapes, every refusal, cooldown, cap, concurrent claims and re-delivery (moto)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from types import ModuleType
+from typing import Any
+from unittest import mock
+
+import opskit_common
+import pytest
+import time_machine
+from botocore.exceptions import ClientError
+from moto import mock_aws
+from opskit_tools.loader import load_event as read_fixture
+
+TABLE = "opskit-restart-locks"
+AMI = "ami-12c6146b"  # a moto default image
+FIXTURE_INSTANCE = "i-0abcd1234ef567890"
+ALARM_TIME = datetime(2024, 5, 14, 9, 12, 41, 421000, tzinfo=UTC)
+
+EVENTBRIDGE = read_fixture("restart_guard/eventbridge-alarm.json")  # AWS's documented example shape
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    with mock_aws():
+        opskit_common.reset_clients()
+        ddb = opskit_common.client("dynamodb")  # the handler's own cached clients: one per service and test
+        ddb.create_table(
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "instance_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "instance_id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        sfn = opskit_common.client("stepfunctions")
+        definition = {"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}
+        machine = sfn.create_state_machine(
+            name="opskit-restart-workflow",
+            definition=json.dumps(definition),
+            roleArn="arn:aws:iam::123456789012:role/opskit-restart-workflow-sfn",
+        )["stateMachineArn"]
+        monkeypatch.setenv("STATE_MACHINE_ARN", machine)
+        monkeypatch.setenv("LOCK_TABLE", TABLE)
+        for name in ("COOLDOWN_SECONDS", "MAX_RESTARTS", "WINDOW_SECONDS", "OPT_IN_TAG", "DRY_RUN", "LOCK_SECONDS"):
+            monkeypatch.delenv(name, raising=False)
+        yield {"ec2": opskit_common.client("ec2"), "ddb": ddb, "sfn": sfn, "machine": machine}
+
+
+def run_instance(ec2: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> str:
+    spec = [{"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}] if tags else []
+    return ec2.run_instances(ImageId=AMI, MinCount=1, MaxCount=1, TagSpecifications=spec, **kwargs)["Instances"][0][
+        "InstanceId"
+    ]
+
+
+def alarm_event(
+    instance_id: str, when: datetime = ALARM_TIME, name: str = "opskit-restart-web-1-cpu"
+) -> dict[str, Any]:
+    """The documented EventBridge alarm event (fixture), pointed at a moto instance and time."""
+    event = copy.deepcopy(EVENTBRIDGE)
+    event["detail"]["alarmName"] = name
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] = instance_id
+    event["detail"]["state"]["timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+    return event
+
+
+def executions(aws: dict[str, Any]) -> list[dict[str, Any]]:
+    return aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]
+
+
+# --- event shapes ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "shape"),
+    [
+        ("eventbridge-alarm.json", "eventbridge"),
+        ("sns-alarm.json", "sns"),
+        ("lambda-action-alarm.json", "lambda-action"),
+    ],
+)
+def test_each_delivery_shape_yields_instance_alarm_and_time(
+    load_handler: Callable[[str], ModuleType], load_event: Callable[[str], Any], fixture: str, shape: str
+) -> None:
+    guard = load_handler("restart_guard")
+    alarm = guard.parse_alarm(load_event(f"restart_guard/{fixture}"))
+    assert alarm.shape == shape
+    assert alarm.name == "opskit-restart-web-1-cpu"
+    assert alarm.state == "ALARM"
+    assert alarm.instance_ids == (FIXTURE_INSTANCE,)
+    assert alarm.changed_at == ALARM_TIME
+    assert not alarm.metric_math
+
+
+def test_the_same_transition_gets_the_same_execution_name_whichever_way_it_arrives(
+    load_handler: Callable[[str], ModuleType], load_event: Callable[[str], Any]
+) -> None:
+    guard = load_handler("restart_guard")
+    names = {
+        guard.execution_name(FIXTURE_INSTANCE, guard.parse_alarm(load_event(f"restart_guard/{f}")).changed_at)
+        for f in ("eventbridge-alarm.json", "sns-alarm.json", "lambda-action-alarm.json")
+    }
+    assert names == {"i-0abcd1234ef567890-20240514T091241421Z"}
+
+
+def test_execution_name_is_bounded_and_uses_allowed_characters(load_handler: Callable[[str], ModuleType]) -> None:
+    guard = load_handler("restart_guard")
+    name = guard.execution_name("i-0abcd1234ef567890" + "x:y/z" * 30, ALARM_TIME)
+    assert len(name) == 80
+    assert all(c.isalnum() or c in "-_" for c in name)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "must be a JSON object"),
+        ({"foo": "bar"}, "unrecognised event"),
+        ({"Records": []}, "exactly one record"),
+        ({"Records": [{"Sns": {"Message": "not json"}}]}, "not JSON"),
+        ({"alarmData": {"alarmName": "x", "state": {"value": "ALARM"}}}, "timestamp is missing"),
+        ({"alarmData": {"alarmName": "x", "state": {"value": "ALARM", "timestamp": "yesterday"}}}, "not an ISO-8601"),
+        ({"detail-type": "CloudWatch Alarm State Change", "detail": "x"}, "detail must be a JSON object"),
+    ],
+)
+def test_malformed_events_raise_input_error_before_any_aws_call(
+    load_handler: Callable[[str], ModuleType], event: Any, message: str
+) -> None:
+    guard = load_handler("restart_guard")
+    no_aws = mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected"))
+    with no_aws, pytest.raises(opskit_common.InputError, match=message):
+        guard.handler(event, None)
+
+
+# --- refusals --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fixture", "reason"),
+    [
+        ("eventbridge-ok.json", "alarm state is OK, not ALARM"),
+        ("eventbridge-metric-math.json", "no single InstanceId dimension"),
+        ("lambda-action-composite.json", "no single InstanceId dimension"),
+    ],
+)
+def test_alarms_that_do_not_name_one_instance_in_alarm_are_refused_without_aws_calls(
+    aws: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    fixture: str,
+    reason: str,
+) -> None:
+    guard = load_handler("restart_guard")
+    with mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected")):
+        result = guard.handler(load_event(f"restart_guard/{fixture}"), None)
+    assert result["decision"] == "skipped"
+    assert reason in result["reason"]
+
+
+def test_sns_alarm_without_dimensions_is_refused(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], load_event: Callable[[str], Any]
+) -> None:
+    event = load_event("restart_guard/sns-alarm.json")
+    message = json.loads(event["Records"][0]["Sns"]["Message"])
+    message["Trigger"]["Dimensions"] = []
+    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
+    result = load_handler("restart_guard").handler(event, None)
+    assert result == {
+        "decision": "skipped",
+        "reason": "alarm has no single InstanceId dimension (metric math, composite or multi-instance alarm)",
+        "instance_id": None,
+        "execution_arn": None,
+    }
+
+
+def _refusal(aws: dict[str, Any], load_handler: Callable[[str], ModuleType], instance_id: str) -> dict[str, Any]:
+    result = load_handler("restart_guard").handler(alarm_event(instance_id), None)
+    assert result["decision"] == "skipped"
+    assert executions(aws) == []
+    assert "Item" not in aws["ddb"].get_item(TableName=TABLE, Key={"instance_id": {"S": instance_id}})
+    return result
+
+
+def test_missing_instance_is_refused(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
+    assert _refusal(aws, load_handler, "i-0123456789abcdef0")["reason"] == "instance not found"
+
+
+def test_terminated_instance_is_refused(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
+    iid = run_instance(aws["ec2"])
+    aws["ec2"].terminate_instances(InstanceIds=[iid])
+    assert _refusal(aws, load_handler, iid)["reason"] == "instance is terminated, not running"
+
+
+def test_stopped_instance_is_refused(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
+    iid = run_instance(aws["ec2"])
+    aws["ec2"].stop_instances(InstanceIds=[iid])
+    assert _refusal(aws, load_handler, iid)["reason"] == "instance is stopped, not running"
+
+
+def test_spot_instance_is_refused(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
+    iid = run_instance(aws["ec2"], InstanceMarketOptions={"MarketType": "spot"})
+    assert _refusal(aws, load_handler, iid)["reason"].startswith("spot instance")
+
+
+def test_instance_store_root_is_refused(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
+    """moto always reports an EBS root, so DescribeInstances is wrapped to report instance-store."""
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    real = guard._describe_instance
+
+    def instance_store(instance_id: str) -> dict[str, Any] | None:
+        found = real(instance_id)
+        assert found is not None and found["RootDeviceType"] == "ebs"
+        return {**found, "RootDeviceType": "instance-store"}
+
+    with mock.patch.object(guard, "_describe_instance", instance_store):
+        result = guard.handler(alarm_event(iid), None)
+    assert result["decision"] == "skipped"
+    assert result["reason"].startswith("instance-store root device")
+    assert executions(aws) == []
+
+
+def test_auto_scaling_member_is_refused(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
+    iid = run_instance(aws["ec2"], tags={"aws:autoscaling:groupName": "web-asg"})
+    assert "Auto Scaling group web-asg" in _refusal(aws, load_handler, iid)["reason"]
+
+
+def test_opt_in_tag_required_and_absent_is_refused_present_is_started(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPT_IN_TAG", "opskit:auto-restart=true")
+    untagged = run_instance(aws["ec2"], tags={"opskit:auto-restart": "false"})
+    assert _refusal(aws, load_handler, untagged)["reason"] == "opt-in tag opskit:auto-restart=true is absent"
+    tagged = run_instance(aws["ec2"], tags={"opskit:auto-restart": "true"})
+    assert load_handler("restart_guard").handler(alarm_event(tagged), None)["decision"] == "started"
+
+
+# --- start, cooldown, cap --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fixture", ["eventbridge-alarm.json", "sns-alarm.json", "lambda-action-alarm.json"])
+def test_healthy_instance_starts_the_workflow_with_its_id(
+    aws: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    load_event: Callable[[str], Any],
+    fixture: str,
+) -> None:
+    iid = run_instance(aws["ec2"])
+    raw = json.dumps(load_event(f"restart_guard/{fixture}")).replace(FIXTURE_INSTANCE, iid)
+    with time_machine.travel(ALARM_TIME, tick=False):
+        result = load_handler("restart_guard").handler(json.loads(raw), None)
+    name = f"{iid}-20240514T091241421Z"
+    assert result == {
+        "decision": "started",
+        "reason": "restart workflow started",
+        "instance_id": iid,
+        "execution_arn": f"{aws['machine'].replace(':stateMachine:', ':execution:')}:{name}",
+    }
+    described = aws["sfn"].describe_execution(executionArn=result["execution_arn"])
+    assert json.loads(described["input"])["InstanceId"] == iid
+    item = aws["ddb"].get_item(TableName=TABLE, Key={"instance_id": {"S": iid}})["Item"]
+    now = int(ALARM_TIME.timestamp())
+    assert item["lock_owner"]["S"] == name
+    assert item["lock_until"]["N"] == str(now + 3600)
+    assert item["restarts"]["L"] == [{"N": str(now)}]
+    assert item["expires_at"]["N"] == str(now + 86400 + 1800)
+
+
+def test_lock_held_by_running_restart_refuses_second_alarm(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COOLDOWN_SECONDS", "0")
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    with time_machine.travel(ALARM_TIME, tick=False):
+        assert guard.handler(alarm_event(iid), None)["decision"] == "started"
+    with time_machine.travel(ALARM_TIME.timestamp() + 120, tick=False):
+        second = guard.handler(alarm_event(iid, datetime.fromtimestamp(ALARM_TIME.timestamp() + 120, UTC)), None)
+    assert second["decision"] == "skipped"
+    assert second["reason"].endswith("is still in progress")
+    assert len(executions(aws)) == 1
+
+
+def _release(aws: dict[str, Any], iid: str) -> None:
+    """What the state machine's ReleaseLock step does at the end of a run."""
+    aws["ddb"].update_item(
+        TableName=TABLE, Key={"instance_id": {"S": iid}}, UpdateExpression="REMOVE lock_owner, lock_until"
+    )
+
+
+def test_cooldown_refuses_until_it_has_elapsed(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COOLDOWN_SECONDS", "600")
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    start = ALARM_TIME.timestamp()
+    results = []
+    for offset in (0, 599, 600):
+        when = datetime.fromtimestamp(start + offset, UTC)
+        with time_machine.travel(when, tick=False):
+            results.append(guard.handler(alarm_event(iid, when), None))
+        _release(aws, iid)
+    assert [r["decision"] for r in results] == ["started", "skipped", "started"]
+    assert results[1]["reason"] == "in cooldown for 1 more seconds"
+    assert len(executions(aws)) == 2
+
+
+def test_cap_refuses_after_max_restarts_in_window_and_recovers_when_they_age_out(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COOLDOWN_SECONDS", "60")
+    monkeypatch.setenv("MAX_RESTARTS", "2")
+    monkeypatch.setenv("WINDOW_SECONDS", "3600")
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    start = ALARM_TIME.timestamp()
+    decisions = {}
+    for offset in (0, 100, 200, 3601):
+        when = datetime.fromtimestamp(start + offset, UTC)
+        with time_machine.travel(when, tick=False):
+            decisions[offset] = guard.handler(alarm_event(iid, when), None)
+        _release(aws, iid)
+    assert [d["decision"] for d in decisions.values()] == ["started", "started", "skipped", "started"]
+    assert decisions[200]["reason"] == "restart cap reached: 2 restarts in the last 3600 seconds"
+    item = aws["ddb"].get_item(TableName=TABLE, Key={"instance_id": {"S": iid}})["Item"]
+    # the restart at +0 aged out of the window; +100 and +3601 remain
+    assert item["restarts"]["L"] == [{"N": str(int(start) + 100)}, {"N": str(int(start) + 3601)}]
+
+
+def test_expired_lock_of_a_dead_execution_does_not_block_forever(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COOLDOWN_SECONDS", "60")
+    monkeypatch.setenv("LOCK_SECONDS", "900")
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    start = ALARM_TIME.timestamp()
+    outcomes = []
+    for offset in (0, 899, 900):  # never released: the execution died without its ReleaseLock step
+        when = datetime.fromtimestamp(start + offset, UTC)
+        with time_machine.travel(when, tick=False):
+            outcomes.append(guard.handler(alarm_event(iid, when), None)["decision"])
+    assert outcomes == ["started", "skipped", "started"]
+
+
+def test_dry_run_decides_but_neither_claims_nor_starts(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRY_RUN", "true")
+    iid = run_instance(aws["ec2"])
+    result = load_handler("restart_guard").handler(alarm_event(iid), None)
+    assert result["decision"] == "skipped"
+    assert result["reason"] == f"dry run: would start {iid}-20240514T091241421Z"
+    assert executions(aws) == []
+    assert "Item" not in aws["ddb"].get_item(TableName=TABLE, Key={"instance_id": {"S": iid}})
+
+
+# --- concurrency and re-delivery ------------------------------------------------------------------
+
+
+def test_two_alarms_racing_for_one_instance_start_one_execution(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType]
+) -> None:
+    """Deterministic interleaving: the first invocation reads the lock item, then the second runs to
+    completion, then the first attempts its conditional write on the now-stale read."""
+    iid = run_instance(aws["ec2"])
+    first, second = load_handler("restart_guard"), load_handler("restart_guard")
+    real_read = first.read_claim
+
+    def read_then_let_the_other_alarm_in(table: str, instance_id: str) -> Any:
+        claim = real_read(table, instance_id)
+        other = second.handler(alarm_event(iid, name="opskit-restart-web-1-status"), None)
+        assert other["decision"] == "started"
+        return claim
+
+    later = datetime.fromtimestamp(ALARM_TIME.timestamp() + 1, UTC)
+    with mock.patch.object(first, "read_claim", read_then_let_the_other_alarm_in):
+        result = first.handler(alarm_event(iid, later), None)
+    assert result["decision"] == "skipped"
+    assert result["reason"] == "another alarm claimed this instance at the same moment"
+    assert len(executions(aws)) == 1
+
+
+def test_redelivered_alarm_is_already_handled(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    first = guard.handler(alarm_event(iid), None)
+    again = guard.handler(alarm_event(iid), None)
+    _release(aws, iid)  # even after the run ended, the same transition is recognised
+    third = load_handler("restart_guard").handler(alarm_event(iid), None)
+    assert first["decision"] == "started"
+    assert again == {**first, "decision": "skipped", "reason": "already handled: execution exists"}
+    assert third == again
+    assert len(executions(aws)) == 1
+
+
+def test_claim_without_execution_is_completed_on_retry(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType]
+) -> None:
+    """A crash between the conditional write and StartExecution: the async retry of the same event
+    must start the execution, not be refused by its own lock."""
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    with mock.patch.object(guard, "_start", side_effect=RuntimeError("crash")), pytest.raises(RuntimeError):
+        guard.handler(alarm_event(iid), None)
+    assert executions(aws) == []
+    retried = load_handler("restart_guard").handler(alarm_event(iid), None)
+    assert retried["decision"] == "started"
+    assert len(executions(aws)) == 1
+
+
+def test_execution_already_exists_from_step_functions_means_already_handled(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType]
+) -> None:
+    """moto accepts duplicate execution names, so StartExecution's ExecutionAlreadyExists (the race
+    between two re-deliveries that both found no execution) is raised by a wrapped client."""
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    sfn = opskit_common.client("stepfunctions")
+    error = ClientError({"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution")
+    with mock.patch.object(sfn, "start_execution", side_effect=error):
+        result = guard.handler(alarm_event(iid), None)
+    assert result["decision"] == "skipped"
+    assert result["reason"] == "already handled: execution exists"
+    assert result["execution_arn"].endswith(f":{iid}-20240514T091241421Z")
+
+
+# --- configuration ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("STATE_MACHINE_ARN", "not-an-arn", "not a state machine ARN"),
+        ("MAX_RESTARTS", "0", "must be >= 1"),
+        ("OPT_IN_TAG", "novalue", "must look like Key=Value"),
+        ("DRY_RUN", "maybe", "not a boolean"),
+    ],
+)
+def test_bad_configuration_is_a_config_error_before_any_aws_call(
+    aws: dict[str, Any],
+    load_handler: Callable[[str], ModuleType],
+    monkeypatch: pytest.MonkeyPatch,
+    name: str,
+    value: str,
+    message: str,
+) -> None:
+    monkeypatch.setenv(name, value)
+    guard = load_handler("restart_guard")
+    no_aws = mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected"))
+    with no_aws, pytest.raises(opskit_common.ConfigError, match=message):
+        guard.handler(alarm_event(FIXTURE_INSTANCE), None)

@@ -1,0 +1,842 @@
+"""The offline Terraform validator rejects planted errors with the right file, line and message, accepts valid
+Terraform without noise (a small but complete tree, and the repository itself), and the vendored provider
+schema covers every type the repository uses."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from opskit_tools import tfschema, tfvalidate
+from opskit_tools.paths import REPO
+
+SCHEMA = tfschema.load_schema()
+
+# A small, valid tree: a root module with an object-typed variable and tfvars, a feature module calling a
+# lambda-function module, and the function it packages. Each test plants one error into it.
+BASELINE = {
+    "functions/demo/handler.py": "def handler(event, context):\n    return None\n",
+    "modules/lambda-function/variables.tf": """
+        variable "name" {
+          type        = string
+          description = "Function name."
+        }
+
+        variable "package" {
+          type        = string
+          description = "Directory under functions/."
+        }
+
+        variable "tags" {
+          type        = map(string)
+          description = "Tags."
+          default     = {}
+        }
+
+        variable "event_rules" {
+          type = map(object({
+            schedule_expression = optional(string)
+            input               = optional(string)
+          }))
+          description = "Rules invoking the function."
+          default     = {}
+
+          validation {
+            condition     = alltrue([for k, r in var.event_rules : r.schedule_expression != null])
+            error_message = "Each rule needs a schedule_expression."
+          }
+        }
+        """,
+    "modules/lambda-function/main.tf": """
+        data "aws_iam_policy_document" "assume" {
+          statement {
+            actions = ["sts:AssumeRole"]
+
+            principals {
+              type        = "Service"
+              identifiers = ["lambda.amazonaws.com"]
+            }
+          }
+        }
+
+        resource "aws_iam_role" "this" {
+          name               = var.name
+          assume_role_policy = data.aws_iam_policy_document.assume.json
+          tags               = var.tags
+        }
+
+        data "archive_file" "package" {
+          type        = "zip"
+          source_dir  = "${path.module}/../../functions/${var.package}"
+          output_path = "${path.module}/dist/${var.name}.zip"
+        }
+
+        resource "aws_lambda_function" "this" {
+          function_name    = var.name
+          role             = aws_iam_role.this.arn
+          handler          = "handler.handler"
+          runtime          = "python3.13"
+          filename         = data.archive_file.package.output_path
+          source_code_hash = data.archive_file.package.output_base64sha256
+
+          dynamic "environment" {
+            for_each = length(var.tags) > 0 ? [var.tags] : []
+            iterator = env
+            content {
+              variables = env.value
+            }
+          }
+
+          tracing_config {
+            mode = "Active"
+          }
+
+          lifecycle {
+            ignore_changes = [tags]
+          }
+        }
+
+        resource "aws_cloudwatch_event_rule" "this" {
+          for_each = var.event_rules
+
+          name                = "${var.name}-${each.key}"
+          schedule_expression = each.value.schedule_expression
+        }
+
+        resource "aws_cloudwatch_event_target" "this" {
+          for_each = var.event_rules
+
+          rule  = aws_cloudwatch_event_rule.this[each.key].name
+          arn   = aws_lambda_function.this.arn
+          input = each.value.input
+        }
+        """,
+    "modules/lambda-function/outputs.tf": """
+        output "function_arn" {
+          description = "ARN of the function."
+          value       = aws_lambda_function.this.arn
+        }
+
+        output "rule_arns" {
+          description = "Rule ARNs keyed like var.event_rules."
+          value       = { for k, r in aws_cloudwatch_event_rule.this : k => r.arn }
+        }
+        """,
+    "modules/feature/main.tf": """
+        variable "name_prefix" {
+          type        = string
+          description = "Prefix of every name."
+          default     = "opskit"
+
+          validation {
+            condition     = can(regex("^[a-z-]+$", var.name_prefix))
+            error_message = "name_prefix must be lower-case letters and hyphens."
+          }
+        }
+
+        variable "schedules" {
+          type        = map(string)
+          description = "Schedule expressions keyed by a stable name."
+          default     = {}
+        }
+
+        locals {
+          name    = "${var.name_prefix}-feature"
+          banner  = <<-EOT
+            %{ for key, expression in var.schedules ~}
+            ${key}: ${expression} in ${local.name}
+            %{ endfor ~}
+          EOT
+          literal = "var.not_a_reference and $${var.escaped}"
+        }
+
+        data "aws_caller_identity" "current" {}
+
+        resource "aws_sns_topic" "alerts" {
+          name              = "${local.name}-alerts"
+          kms_master_key_id = "alias/aws/sns"
+        }
+
+        resource "aws_sqs_queue" "buffer" {
+          count = length(var.schedules) > 0 ? 1 : 0
+
+          name = "${local.name}-${count.index}"
+        }
+
+        module "function" {
+          source = "../lambda-function"
+
+          name    = local.name
+          package = "demo"
+          event_rules = {
+            for key, expression in var.schedules : key => {
+              schedule_expression = expression
+              input               = jsonencode({ account = data.aws_caller_identity.current.account_id })
+            }
+          }
+        }
+
+        output "function_arn" {
+          description = "ARN of the function."
+          value       = module.function.function_arn
+        }
+
+        output "queue_urls" {
+          description = "Buffer queue URLs."
+          value       = aws_sqs_queue.buffer[*].url
+        }
+        """,
+    "main.tf": """
+        variable "feature" {
+          type = object({
+            enabled   = optional(bool, true)
+            schedules = optional(map(string), {})
+          })
+          description = "Settings of the feature module."
+          default     = {}
+        }
+
+        module "feature" {
+          source = "./modules/feature"
+          count  = var.feature.enabled ? 1 : 0
+
+          schedules = var.feature.schedules
+        }
+
+        output "feature_function_arn" {
+          description = "ARN of the feature's function (null when disabled)."
+          value       = one(module.feature[*].function_arn)
+        }
+        """,
+    "environments/dev.tfvars": """
+        feature = {
+          enabled   = true
+          schedules = { nightly = "cron(0 2 * * ? *)" }
+        }
+        """,
+}
+
+
+def build(root: Path, changes: dict[str, tuple[str, str]] | None = None, extra: dict[str, str] | None = None) -> Path:
+    """Write BASELINE under root; `changes` maps a file to (old, new) text to replace exactly once."""
+    files = {name: textwrap.dedent(text).lstrip("\n") for name, text in BASELINE.items()}
+    for name, (old, new) in (changes or {}).items():
+        assert files[name].count(old) == 1, f"{old!r} must occur once in {name}"
+        files[name] = files[name].replace(old, new)
+    for name, text in (extra or {}).items():
+        files[name] = textwrap.dedent(text).lstrip("\n")
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root
+
+
+def line_of(root: Path, name: str, needle: str) -> int:
+    lines = (root / name).read_text(encoding="utf-8").splitlines()
+    matches = [n for n, line in enumerate(lines, 1) if needle in line]
+    assert len(matches) == 1, f"{needle!r} must be on exactly one line of {name}"
+    return matches[0]
+
+
+def findings(root: Path) -> list[tfvalidate.Finding]:
+    return tfvalidate.validate_repo(root, schema=SCHEMA)
+
+
+def only(root: Path) -> tfvalidate.Finding:
+    result = findings(root)
+    assert len(result) == 1, "\n".join(map(str, result))
+    return result[0]
+
+
+def assert_finding(root: Path, name: str, needle: str, message: str) -> None:
+    finding = only(root)
+    assert (finding.file, finding.line) == (name, line_of(root, name, needle)), str(finding)
+    assert message in finding.message, str(finding)
+
+
+# ---- valid Terraform is accepted
+
+
+def test_baseline_tree_is_clean(tmp_path: Path) -> None:
+    assert findings(build(tmp_path)) == []
+
+
+VALID_CONSTRUCTS = """
+    terraform {
+      required_version = ">= 1.5"
+    }
+
+    provider "aws" {
+      alias  = "us_east_1"
+      region = "us-east-1"
+
+      default_tags {
+        tags = { Project = "opskit" }
+      }
+    }
+
+    moved {
+      from = aws_sns_topic.old
+      to   = aws_sns_topic.alerts
+    }
+
+    locals {
+      names   = [for i, name in ["a", "b"] : "${i}-${name}" if name != "c"]
+      by_name = { for name in local.names : name => upper(name)... }
+      note    = "%{ if terraform.workspace == "default" }${path.root}%{ else }${path.cwd}%{ endif }"
+      keys    = { "aws:SourceArn" = "x", (local.note) = 1 }
+      first   = try(local.names[0], null)
+      arns    = aws_sqs_queue.buffer[*].arn
+      legacy  = aws_sqs_queue.buffer.*.arn
+    }
+
+    resource "aws_sns_topic" "extra" {
+      provider = aws.us_east_1
+      count    = 2
+
+      name = "extra-${count.index}"
+
+      lifecycle {
+        ignore_changes        = all
+        create_before_destroy = true
+        replace_triggered_by  = [aws_sns_topic.alerts.id]
+
+        postcondition {
+          condition     = self.arn != ""
+          error_message = "The topic needs an ARN."
+        }
+      }
+
+      provisioner "local-exec" {
+        command = "echo ${self.arn}"
+      }
+
+      depends_on = [module.function, data.aws_caller_identity.current]
+    }
+
+    data "aws_iam_policy_document" "nested" {
+      dynamic "statement" {
+        for_each = { publish = ["sns:Publish"] }
+        iterator = grant
+        content {
+          sid     = grant.key
+          actions = grant.value
+
+          dynamic "condition" {
+            for_each = [aws_sns_topic.extra[0].arn]
+            content {
+              test     = "ArnEquals"
+              variable = "aws:SourceArn"
+              values   = [condition.value, grant.key]
+            }
+          }
+        }
+      }
+    }
+
+    check "topic" {
+      assert {
+        condition     = length(aws_sns_topic.extra) == 2
+        error_message = "Two topics."
+      }
+    }
+    """
+
+
+def test_valid_constructs_produce_no_findings(tmp_path: Path) -> None:
+    result = findings(build(tmp_path, extra={"modules/feature/valid.tf": VALID_CONSTRUCTS}))
+    assert result == [], "\n".join(map(str, result))
+
+
+def test_repository_validates_clean() -> None:
+    result = tfvalidate.validate_repo(REPO)
+    assert result == [], "\n".join(map(str, result))
+
+
+def test_finding_prints_as_file_line_message() -> None:
+    assert str(tfvalidate.Finding("modules/x/main.tf", 7, "boom")) == "modules/x/main.tf:7: boom"
+
+
+# ---- schema checks
+
+
+def test_misspelled_argument(tmp_path: Path) -> None:
+    root = build(
+        tmp_path, {"modules/lambda-function/main.tf": ("  function_name    = var.name", "  functon_name = var.name")}
+    )
+    result = findings(root)
+    name = "modules/lambda-function/main.tf"
+    assert [(f.file, f.line) for f in result] == [
+        (name, line_of(root, name, 'resource "aws_lambda_function"')),
+        (name, line_of(root, name, "functon_name")),
+    ]
+    assert 'missing required argument "function_name"' in result[0].message
+    assert 'unsupported argument "functon_name" (did you mean "function_name"?)' in result[1].message
+
+
+def test_missing_required_block(tmp_path: Path) -> None:
+    schedule = """
+        resource "aws_scheduler_schedule" "nightly" {
+          schedule_expression = "cron(0 2 * * ? *)"
+
+          flexible_time_window {
+            mode = "OFF"
+          }
+        }
+        """
+    root = build(tmp_path, extra={"modules/feature/schedule.tf": schedule})
+    assert_finding(root, "modules/feature/schedule.tf", "aws_scheduler_schedule", 'missing required block "target"')
+
+
+def test_required_block_may_come_from_a_dynamic_block(tmp_path: Path) -> None:
+    schedule = """
+        resource "aws_scheduler_schedule" "nightly" {
+          schedule_expression = "cron(0 2 * * ? *)"
+
+          flexible_time_window {
+            mode = "OFF"
+          }
+
+          dynamic "target" {
+            for_each = { main = aws_sns_topic.alerts.arn }
+            content {
+              arn      = target.value
+              role_arn = "arn:aws:iam::123456789012:role/${target.key}"
+            }
+          }
+        }
+        """
+    assert findings(build(tmp_path, extra={"modules/feature/schedule.tf": schedule})) == []
+
+
+def test_missing_required_argument_in_nested_block(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/lambda-function/main.tf": ('    mode = "Active"\n', "")})
+    name = "modules/lambda-function/main.tf"
+    assert_finding(
+        root, name, "tracing_config {", 'aws_lambda_function.this.tracing_config: missing required argument "mode"'
+    )
+
+
+def test_unknown_resource_type(tmp_path: Path) -> None:
+    root = build(
+        tmp_path,
+        {"modules/feature/main.tf": ('resource "aws_sns_topic" "alerts"', 'resource "aws_sns_topik" "alerts"')},
+    )
+    result = findings(root)
+    name = "modules/feature/main.tf"
+    assert result[0] == tfvalidate.Finding(
+        name,
+        line_of(root, name, "aws_sns_topik"),
+        'unknown resource type "aws_sns_topik" (did you mean "aws_sns_topic"?)',
+    )
+
+
+def test_real_type_missing_from_the_subset_asks_for_a_refresh(tmp_path: Path) -> None:
+    extra = {"modules/feature/bucket.tf": 'resource "aws_glue_job" "x" {\n  name     = "x"\n  role_arn = "y"\n}\n'}
+    root = build(tmp_path, extra=extra)
+    assert SCHEMA.exists("resource", "aws_glue_job") and SCHEMA.block("resource", "aws_glue_job") is None
+    assert_finding(
+        root,
+        "modules/feature/bucket.tf",
+        "aws_glue_job",
+        "not in the vendored provider schema subset: run `make schema`",
+    )
+
+
+def test_argument_written_as_block_and_block_as_argument(tmp_path: Path) -> None:
+    changes = {
+        "modules/lambda-function/main.tf": (
+            '  runtime          = "python3.13"',
+            '  runtime          = "python3.13"\n  tracing_config = {}\n  publish {}',
+        )
+    }
+    root = build(tmp_path, changes)
+    name = "modules/lambda-function/main.tf"
+    result = [(f.line, f.message) for f in findings(root)]
+    assert (
+        line_of(root, name, "tracing_config = {}"),
+        'aws_lambda_function.this: "tracing_config" is a block; write tracing_config { ... }, not tracing_config = ...',
+    ) in result
+    assert (
+        line_of(root, name, "publish {}"),
+        'aws_lambda_function.this: "publish" is an argument; write publish = ..., not a block',
+    ) in result
+    assert len(result) == 2
+
+
+def test_computed_attribute_cannot_be_set(tmp_path: Path) -> None:
+    root = build(
+        tmp_path,
+        {
+            "modules/lambda-function/main.tf": (
+                '  handler          = "handler.handler"',
+                '  handler = "handler.handler"\n  invoke_arn = "x"',
+            )
+        },
+    )
+    assert_finding(root, "modules/lambda-function/main.tf", "invoke_arn", '"invoke_arn" is read-only')
+
+
+def test_max_items_exceeded(tmp_path: Path) -> None:
+    second = '  tracing_config {\n    mode = "PassThrough"\n  }\n\n  lifecycle {'
+    root = build(tmp_path, {"modules/lambda-function/main.tf": ("  lifecycle {", second)})
+    name = "modules/lambda-function/main.tf"
+    finding = only(root)
+    assert finding.line == line_of(root, name, '"PassThrough"') - 1
+    assert 'too many "tracing_config" blocks (at most 1)' in finding.message
+
+
+@pytest.mark.parametrize(
+    ("new", "message"),
+    [
+        ('timeout = "soon"', '"timeout" expects a number (number), got "soon"'),
+        ('architectures = "arm64"', '"architectures" expects a list (list(string)), got "arm64"'),
+        ("publish = 1", '"publish" expects a bool (bool), got number'),
+        ('tags = ["a"]', '"tags" expects a map (map(string)), got tuple'),
+        ('description = { text = "x" }', '"description" expects a string (string), got object'),
+    ],
+)
+def test_literal_of_the_wrong_type(tmp_path: Path, new: str, message: str) -> None:
+    root = build(tmp_path, {"modules/lambda-function/main.tf": ('  handler          = "handler.handler"', f"  {new}")})
+    assert [(f.line, f.message) for f in findings(root)] == [
+        (line_of(root, "modules/lambda-function/main.tf", new), f"aws_lambda_function.this: {message}")
+    ]
+
+
+def test_literals_terraform_converts_are_accepted(tmp_path: Path) -> None:
+    changes = {
+        "modules/lambda-function/main.tf": (
+            '  handler          = "handler.handler"',
+            '  handler = "h.h"\n  timeout = "60"\n  publish = "true"\n  memory_size = 128',
+        )
+    }
+    assert findings(build(tmp_path, changes)) == []
+
+
+def test_unknown_dynamic_block_and_iterator_misuse(tmp_path: Path) -> None:
+    root = build(
+        tmp_path, {"modules/lambda-function/main.tf": ("      variables = env.value", "      variables = env.values")}
+    )
+    assert_finding(root, "modules/lambda-function/main.tf", "env.values", '"env" is a dynamic-block iterator')
+    root2 = build(
+        tmp_path / "b", {"modules/lambda-function/main.tf": ('dynamic "environment"', 'dynamic "environmnet"')}
+    )
+    assert_finding(
+        root2, "modules/lambda-function/main.tf", "environmnet", 'unsupported block type "environmnet" in dynamic block'
+    )
+
+
+def test_unknown_lifecycle_argument(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/lambda-function/main.tf": ("ignore_changes = [tags]", "ignore_change = [tags]")})
+    assert_finding(
+        root, "modules/lambda-function/main.tf", "ignore_change =", 'unsupported lifecycle argument "ignore_change"'
+    )
+
+
+# ---- references
+
+
+def test_undeclared_variable(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ('"${local.name}-alerts"', '"${var.nme}-alerts"')})
+    assert_finding(root, "modules/feature/main.tf", "var.nme", 'reference to undeclared input variable "nme"')
+
+
+def test_undeclared_variable_inside_a_heredoc_template(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ("in ${local.name}", "in ${var.region}")})
+    assert_finding(root, "modules/feature/main.tf", "var.region", 'reference to undeclared input variable "region"')
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("= local.name\n  package", "= local.nam\n  package", 'undeclared local value "nam"'),
+        ("module.function.function_arn", "module.functions.function_arn", 'undeclared module "functions"'),
+        ("module.function.function_arn", "module.function.function_name", 'has no output "function_name"'),
+        (
+            "data.aws_caller_identity.current.account_id",
+            "data.aws_caller_identity.me.account_id",
+            'undeclared data source "data.aws_caller_identity.me"',
+        ),
+        (
+            "data.aws_caller_identity.current.account_id",
+            "data.aws_caller_identity.current.acount_id",
+            'has no attribute "acount_id"',
+        ),
+        ("aws_sqs_queue.buffer[*].url", "aws_sqs_queue.buffr[*].url", 'undeclared resource "aws_sqs_queue.buffr"'),
+        ("aws_sqs_queue.buffer[*].url", "aws_sqs_queue.buffer[*].uri", 'aws_sqs_queue.buffer has no attribute "uri"'),
+        ("aws_sqs_queue.buffer[*].url", "aws_sqs_queue.buffer.url", "has count or for_each: index it"),
+        (
+            '"${local.name}-${count.index}"',
+            '"${local.name}-${each.key}"',
+            "each.key is only valid in a resource, data or module block that sets for_each",
+        ),
+        ('"${local.name}-alerts"', '"${local.name}-alerts-${count.index}"', "count.index is only valid"),
+        (
+            "jsonencode({ account",
+            "jsonencod({ account",
+            'call to unknown function "jsonencod" (did you mean "jsonencode"?)',
+        ),
+    ],
+)
+def test_unresolved_references_and_functions(tmp_path: Path, old: str, new: str, message: str) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": (old, new)})
+    assert_finding(root, "modules/feature/main.tf", new.split("\n")[0], message)
+
+
+def test_resource_attribute_check(tmp_path: Path) -> None:
+    root = build(
+        tmp_path,
+        {
+            "modules/lambda-function/main.tf": (
+                "role             = aws_iam_role.this.arn",
+                "role = aws_iam_role.this.arm",
+            )
+        },
+    )
+    assert_finding(
+        root,
+        "modules/lambda-function/main.tf",
+        "aws_iam_role.this.arm",
+        'aws_iam_role.this has no attribute "arm" (did you mean "arn"?)',
+    )
+
+
+def test_self_only_in_provisioners_and_postconditions(tmp_path: Path) -> None:
+    root = build(
+        tmp_path, {"modules/feature/main.tf": ('kms_master_key_id = "alias/aws/sns"', "kms_master_key_id = self.arn")}
+    )
+    assert_finding(root, "modules/feature/main.tf", "self.arn", "self is only valid in provisioner")
+
+
+# ---- variables and outputs
+
+
+def test_variable_without_type_and_description(tmp_path: Path) -> None:
+    changes = {
+        "modules/feature/main.tf": (
+            '  type        = map(string)\n  description = "Schedule expressions keyed by a stable name."\n',
+            "",
+        )
+    }
+    root = build(tmp_path, changes)
+    name = "modules/feature/main.tf"
+    line = line_of(root, name, 'variable "schedules"')
+    assert [(f.file, f.line, f.message) for f in findings(root)] == [
+        (name, line, 'variable "schedules" has no description'),
+        (name, line, 'variable "schedules" has no type'),
+    ]
+
+
+def test_variable_type_typo(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ("type        = map(string)", "type = map(strng)")})
+    assert_finding(root, "modules/feature/main.tf", "map(strng)", 'unknown type "strng"')
+
+
+def test_variable_default_must_be_literal_and_validation_must_refer_to_itself(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ('default     = "opskit"', "default = local.name")})
+    assert_finding(
+        root, "modules/feature/main.tf", "default = local.name", "must be a literal value: it refers to local.name"
+    )
+    root2 = build(
+        tmp_path / "b", {"modules/feature/main.tf": ('regex("^[a-z-]+$", var.name_prefix)', 'regex("^[a-z-]+$", "x")')}
+    )
+    assert_finding(root2, "modules/feature/main.tf", '"^[a-z-]+$", "x"', "must refer to var.name_prefix")
+
+
+def test_output_without_description(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ('  description = "Buffer queue URLs."\n', "")})
+    assert_finding(root, "modules/feature/main.tf", 'output "queue_urls"', 'output "queue_urls" has no description')
+
+
+# ---- module calls and packages
+
+
+def test_module_call_with_undeclared_input(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ('package = "demo"', 'package = "demo"\n  memory = 256')})
+    assert_finding(
+        root,
+        "modules/feature/main.tf",
+        "memory = 256",
+        'module "function" (../lambda-function) has no input variable "memory"',
+    )
+
+
+def test_module_call_missing_required_input(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ('  package = "demo"\n', "")})
+    assert_finding(root, "modules/feature/main.tf", 'module "function"', 'is missing required input "package"')
+
+
+def test_module_call_with_object_attribute_typo(tmp_path: Path) -> None:
+    """Terraform would silently drop `schedule` (and the rule would get no schedule); the validator does not."""
+    call = """
+        module "literal" {
+          source = "../lambda-function"
+
+          name    = "literal"
+          package = "demo"
+          event_rules = {
+            nightly = { schedule = "rate(1 day)" }
+          }
+        }
+        """
+    root = build(tmp_path, extra={"modules/feature/literal.tf": call})
+    message = 'module "literal" input "event_rules"["nightly"] has no attribute "schedule"'
+    assert_finding(root, "modules/feature/literal.tf", "schedule =", message)
+
+
+def test_module_source_missing(tmp_path: Path) -> None:
+    root = build(tmp_path, {"main.tf": ('"./modules/feature"', '"./modules/featur"')})
+    assert_finding(root, "main.tf", "./modules/featur", 'source "./modules/featur" is not a directory of .tf files')
+
+
+def test_package_naming_a_missing_function(tmp_path: Path) -> None:
+    root = build(tmp_path, {"modules/feature/main.tf": ('package = "demo"', 'package = "dmeo"')})
+    assert_finding(root, "modules/feature/main.tf", '"dmeo"', 'package "dmeo" has no functions/dmeo/handler.py')
+
+
+def test_archive_file_literal_source_dir_must_exist(tmp_path: Path) -> None:
+    old = 'source_dir  = "${path.module}/../../functions/${var.package}"'
+    root = build(
+        tmp_path, {"modules/lambda-function/main.tf": (old, 'source_dir = "${path.module}/../../functions/gone"')}
+    )
+    assert_finding(root, "modules/lambda-function/main.tf", "functions/gone", "source_dir")
+
+
+def test_file_functions_read_existing_files(tmp_path: Path) -> None:
+    extra = {
+        "modules/feature/patterns/rule.json": '{"source": ["aws.ec2"]}',
+        "modules/feature/files.tf": """
+            locals {
+              pattern = file("${path.module}/patterns/rule.json")
+              missing = templatefile("${path.module}/patterns/gone.json", { name = local.name })
+            }
+            """,
+    }
+    root = build(tmp_path, extra=extra)
+    assert_finding(
+        root,
+        "modules/feature/files.tf",
+        "gone.json",
+        "templatefile() reads modules/feature/patterns/gone.json, which does not exist",
+    )
+
+
+def test_terraform_block_settings(tmp_path: Path) -> None:
+    extra = {
+        "modules/feature/versions.tf": """
+        terraform {
+          required_versoin = ">= 1.5"
+
+          required_providers {
+            aws = {
+              source  = "hashicorp/aws"
+              verison = ">= 6.0"
+            }
+          }
+        }
+        """
+    }
+    root = build(tmp_path, extra=extra)
+    name = "modules/feature/versions.tf"
+    assert [(f.file, f.line, f.message) for f in findings(root)] == [
+        (name, line_of(root, name, "required_versoin"), 'terraform block: unsupported argument "required_versoin"'),
+        (name, line_of(root, name, "verison"), 'required_providers.aws: unsupported attribute "verison"'),
+    ]
+
+
+def test_validate_dirs_checks_only_the_given_directories(tmp_path: Path) -> None:
+    root = build(tmp_path, {"environments/dev.tfvars": ("feature = {", "featur = {")})
+    result = tfvalidate.validate_dirs([root / "modules" / "feature"], root, schema=SCHEMA)
+    assert result == []  # the tfvars typo is not part of modules/feature
+    root2 = build(tmp_path / "b", {"modules/feature/main.tf": ('"${local.name}-alerts"', '"${var.nme}-alerts"')})
+    [finding] = tfvalidate.validate_dirs([root2 / "modules" / "feature"], root2, schema=SCHEMA)
+    assert finding.file == "modules/feature/main.tf" and "var" in finding.message
+
+
+# ---- tfvars
+
+
+def test_tfvars_key_not_declared(tmp_path: Path) -> None:
+    root = build(tmp_path, {"environments/dev.tfvars": ("feature = {", "featur = {")})
+    assert_finding(
+        root,
+        "environments/dev.tfvars",
+        "featur =",
+        '"featur" is not a variable declared by the root module (did you mean "feature"?)',
+    )
+
+
+def test_tfvars_object_attribute_typo(tmp_path: Path) -> None:
+    root = build(tmp_path, {"environments/dev.tfvars": ("  schedules = {", "  schedule = {")})
+    assert_finding(
+        root,
+        "environments/dev.tfvars",
+        "schedule =",
+        'var.feature has no attribute "schedule" (its object type declares: enabled, schedules)',
+    )
+
+
+def test_tfvars_values_are_literal(tmp_path: Path) -> None:
+    root = build(tmp_path, {"environments/dev.tfvars": ("enabled   = true", "enabled = var.on")})
+    assert_finding(root, "environments/dev.tfvars", "var.on", "must be a literal value")
+
+
+# ---- syntax
+
+
+def test_syntax_error_has_a_line(tmp_path: Path) -> None:
+    root = build(
+        tmp_path, {"modules/feature/main.tf": ('kms_master_key_id = "alias/aws/sns"', 'kms_master_key_id = = "x"')}
+    )
+    result = [f for f in findings(root) if f.file == "modules/feature/main.tf"]
+    assert [f.line for f in result] == [line_of(root, "modules/feature/main.tf", "= = ")]
+    assert result[0].message.startswith("syntax error")
+
+
+# ---- the vendored schema
+
+
+def test_every_type_used_in_the_repository_is_vendored() -> None:
+    used = tfschema.used_types(REPO)
+    missing = sorted(
+        f"{kind} {name}" for kind, names in used.items() for name in names if SCHEMA.block(kind, name) is None
+    )
+    assert not missing, f"types missing from scripts/tfschema/provider-schema.json (run `make schema`): {missing}"
+
+
+def test_schema_refresh_is_deterministic_and_selects_used_and_family_types(tmp_path: Path) -> None:
+    block = {"arguments": {"name": {"required": True, "type": "string"}}}
+    full = {
+        "_meta": [
+            {
+                "provider": "registry.terraform.io/hashicorp/aws",
+                "provider_version": "1.0.0",
+                "package": "@cdktn/provider-aws",
+                "package_version": "2.0.0",
+            }
+        ],
+        "provider": {"aws": {"arguments": {}}},
+        "resources": {"aws_glue_job": block, "aws_sqs_queue": block, "aws_zzz_unused": block},
+        "data_sources": {"aws_region": block, "aws_ami": block},
+    }
+    source = tmp_path / "full.json"
+    source.write_text(json.dumps(full), encoding="utf-8")
+    repo = tmp_path / "repo"
+    (repo / "modules" / "x").mkdir(parents=True)
+    (repo / "modules" / "x" / "main.tf").write_text(
+        'resource "aws_glue_job" "j" {\n  name = "j"\n}\n', encoding="utf-8"
+    )
+    first = tfschema.refresh(source, repo)
+    content = first.read_bytes()
+    assert tfschema.refresh(source, repo).read_bytes() == content
+    document = json.loads(content)
+    assert sorted(document["resources"]) == ["aws_glue_job", "aws_sqs_queue"]  # used + family, not the rest
+    assert sorted(document["data_sources"]) == ["aws_region"]
+    assert document["all_resources"] == ["aws_glue_job", "aws_sqs_queue", "aws_zzz_unused"]
+    provenance = (first.parent / "PROVENANCE.md").read_text(encoding="utf-8")
+    assert "cdktn-provider-aws==2.0.0" in provenance
+    loaded = tfschema.load_schema(first)
+    assert loaded.exists("resource", "aws_zzz_unused") and loaded.block("resource", "aws_zzz_unused") is None
