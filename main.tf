@@ -65,6 +65,7 @@ module "restart_workflow" {
   name_prefix              = local.name_prefix
   instance_ids             = var.restart_workflow.instance_ids
   alarm_names              = var.restart_workflow.alarm_names
+  opt_in_tag               = var.restart_workflow.opt_in_tag
   cooldown_seconds         = var.restart_workflow.cooldown_seconds
   max_restarts             = var.restart_workflow.max_restarts
   window_seconds           = var.restart_workflow.window_seconds

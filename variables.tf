@@ -180,8 +180,12 @@ variable "enable_restart_workflow" {
 
 variable "restart_workflow" {
   type = object({
-    instance_ids      = optional(map(string), {})
-    alarm_names       = optional(list(string), [])
+    instance_ids = optional(map(string), {})
+    alarm_names  = optional(list(string), [])
+    opt_in_tag = optional(object({
+      key   = string
+      value = string
+    }))
     cooldown_seconds  = optional(number, 1800)
     max_restarts      = optional(number, 3)
     window_seconds    = optional(number, 86400)

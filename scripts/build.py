@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from opskit_tools import checks, packaging, paths  # noqa: E402
+from opskit_tools import checks, packaging, paths
 
 
 def cmd_package(args: argparse.Namespace) -> int:

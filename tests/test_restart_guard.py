@@ -18,7 +18,7 @@ from moto import mock_aws
 from opskit_tools.loader import load_event as read_fixture
 
 TABLE = "opskit-restart-locks"
-AMI = "ami-12c6146b"  # a moto default image
+AMI = "ami-12c6146b"  # moto accepts any image id (its AMI catalogue is not loaded in tests)
 FIXTURE_INSTANCE = "i-0abcd1234ef567890"
 ALARM_TIME = datetime(2024, 5, 14, 9, 12, 41, 421000, tzinfo=UTC)
 

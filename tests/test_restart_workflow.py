@@ -102,7 +102,7 @@ def test_alarm_pattern_matches_only_watched_alarms_entering_alarm(load_event: Ca
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+def aws() -> Iterator[dict[str, Any]]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         opskit_common.reset_clients()
         clients = {name: opskit_common.client(name) for name in ("ec2", "dynamodb", "sns", "sqs", "stepfunctions")}

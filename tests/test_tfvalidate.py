@@ -779,6 +779,25 @@ def test_tfvars_object_attribute_typo(tmp_path: Path) -> None:
     )
 
 
+def test_tfvars_object_missing_required_attribute(tmp_path: Path) -> None:
+    team = """
+        variable "team" {
+          type = object({
+            name = string
+            size = optional(number, 1)
+          })
+          description = "A team."
+          default     = null
+        }
+        """
+    root = build(
+        tmp_path,
+        {"environments/dev.tfvars": ("feature = {", "team = { size = 3 }\nfeature = {")},
+        extra={"team.tf": team},
+    )
+    assert_finding(root, "environments/dev.tfvars", "team =", 'var.team is missing required attribute "name"')
+
+
 def test_tfvars_values_are_literal(tmp_path: Path) -> None:
     root = build(tmp_path, {"environments/dev.tfvars": ("enabled   = true", "enabled = var.on")})
     assert_finding(root, "environments/dev.tfvars", "var.on", "must be a literal value")

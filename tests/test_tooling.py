@@ -58,7 +58,13 @@ def test_matcher_agrees_with_eventbridge_routing_in_moto() -> None:
         routed = []
         for event in events:
             bus.put_events(
-                Entries=[{"Source": event["source"], "DetailType": event["detail-type"], "Detail": json.dumps(event["detail"])}]
+                Entries=[
+                    {
+                        "Source": event["source"],
+                        "DetailType": event["detail-type"],
+                        "Detail": json.dumps(event["detail"]),
+                    }
+                ]
             )
             messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             for message in messages:
@@ -102,5 +108,8 @@ def test_statelint_findings_name_the_file(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(checks, "REPO", tmp_path)
     outcome = checks.check_state_machines()
     assert outcome.findings
-    assert all(f.startswith(str(module / "bad.asl.json")) or f.startswith("modules/demo/bad.asl.json") for f in outcome.findings)
+    assert all(
+        f.startswith(str(module / "bad.asl.json")) or f.startswith("modules/demo/bad.asl.json")
+        for f in outcome.findings
+    )
     assert any("Missing" in f for f in outcome.findings)

@@ -237,7 +237,7 @@ def check_terraform_validate() -> Outcome:
         return outcome
     from python_terraform import Terraform
 
-    directories = [REPO] + sorted(p for p in (REPO / "examples").iterdir() if p.is_dir())
+    directories = [REPO, *sorted(p for p in (REPO / "examples").iterdir() if p.is_dir())]
     for directory in directories:
         terraform = Terraform(working_dir=str(directory), terraform_bin_path=modern[0][0])
         code, out, err = terraform.cmd("init", "-backend=false", "-input=false", f"-plugin-dir={mirror}")

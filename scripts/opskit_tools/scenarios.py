@@ -8,7 +8,11 @@ the whole run exit non-zero, so the demo doubles as an end-to-end smoke test.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
+import logging
+import os
 import sys
 import time
 import traceback
@@ -63,19 +67,52 @@ def discover(folder: str) -> list[ModuleType]:
     return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
 
 
+@contextlib.contextmanager
+def _captured_output() -> Any:
+    """Collect what the handlers print (EMF lines) and log while a scenario runs, so the report stays
+    readable; OPSKIT_VERBOSE=1 prints it after the scenario."""
+    buffer = io.StringIO()
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    for noisy in ("botocore", "boto3", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        with contextlib.redirect_stdout(buffer):
+            yield buffer
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+
+
 def run_all(folder: str, only: list[str] | None = None) -> int:
-    report = Report()
+    report = Report(out=sys.stdout)
+    verbose = os.environ.get("OPSKIT_VERBOSE", "") not in ("", "0")
     started = time.perf_counter()
     for module in discover(folder):
         name = Path(module.__file__ or "").stem
         if only and name not in only:
             continue
         report.heading(module.TITLE)
-        try:
-            module.run(report)
-        except Exception:  # a crashing scenario is a failed check, and the others still run
-            traceback.print_exc()
-            report.failures.append(f"{name}: crashed")
+        with _captured_output() as captured:
+            try:
+                module.run(report)
+            except Exception:  # a crashing scenario is a failed check, and the others still run
+                report.failures.append(f"{name}: crashed")
+                report.line("CRASHED:")
+                for line in traceback.format_exc().splitlines():
+                    report.line(line)
+        lines = captured.getvalue().splitlines()
+        emf = sum(1 for line in lines if '"_aws"' in line)
+        report.line(
+            f"({len(lines) - emf} log lines and {emf} EMF metric lines from the handlers; OPSKIT_VERBOSE=1 shows them)"
+        )
+        if verbose:
+            for line in lines:
+                report.line(f"| {line}")
     elapsed = time.perf_counter() - started
     print(f"\n{len(report.failures)} failed check(s) in {elapsed:.1f}s", file=report.out)
     for failure in report.failures:

@@ -435,8 +435,8 @@ def _is_multi(block: Block) -> bool:
 
 
 def parse_type(node: Tree) -> tuple[Any, ...]:
-    """A type constraint as ("prim", name) | ("list"|"set"|"map", T) | ("object", {k: T}) | ("tuple", [T])
-    | ("any",)."""
+    """A type constraint as ("prim", name) | ("list"|"set"|"map", T) | ("object", {k: T}, required keys)
+    | ("tuple", [T]) | ("any",)."""
     node = unwrap(node)
     name = bare_identifier(node)
     if name is not None:
@@ -449,11 +449,17 @@ def parse_type(node: Tree) -> tuple[Any, ...]:
         if fn in ("list", "set", "map") and len(args) == 1:
             return (fn, parse_type(args[0]))
         if fn == "object" and len(args) == 1:
-            items = object_items(args[0]) or []
-            return ("object", {k: parse_type(v) for k, v, _ in items if k is not None})
+            items = [(k, v) for k, v, _ in object_items(args[0]) or [] if k is not None]
+            required = frozenset(k for k, v in items if not _is_optional(v))
+            return ("object", {k: parse_type(v) for k, v in items}, required)
         if fn == "tuple" and len(args) == 1:
             return ("tuple", [parse_type(t) for t in tuple_items(args[0]) or []])
     return ("any",)
+
+
+def _is_optional(node: Tree) -> bool:
+    node = unwrap(node)
+    return isinstance(node, Tree) and node.data == "function_call" and token_text(node.children[0]) == "optional"
 
 
 def _call_args(call: Tree) -> list[Tree]:
@@ -496,7 +502,11 @@ def _extra_attributes(value: Tree, type_: tuple[Any, ...], where: str, fallback:
         items = object_items(value)
         if items is None:
             return
-        declared = type_[1]
+        declared, required = type_[1], type_[2]
+        keys = {key for key, _, _ in items}
+        if None not in keys:  # every key is literal: a missing required attribute is certain
+            for missing in sorted(required - keys):
+                yield line_of(value, fallback), f'{where} is missing required attribute "{missing}"'
         for key, item, line in items:
             if key is None:
                 continue
@@ -1019,6 +1029,10 @@ class Validator:
                 self.report(
                     ctx.path, line, f'reference to undeclared input variable "{first}"{_suggest(first, mod.variables)}'
                 )
+            elif (type_attr := mod.variables[first][1].body.attr("type")) is not None:
+                message = _object_attribute_error(parse_type(type_attr.expr), steps[1:], f"var.{first}")
+                if message:
+                    self.report(ctx.path, line, message)
         elif root == "local":
             if first not in mod.locals:
                 self.report(
@@ -1201,6 +1215,23 @@ def _value_errors(node: Tree, argument: dict[str, Any], name: str, line: int) ->
                 yield item_line or line, f'"{name}" has no attribute "{key}"{hint}'
             else:
                 yield from _value_errors(item, nested[key], f"{name}.{key}", item_line or line)
+
+
+def _object_attribute_error(type_: tuple[Any, ...], steps: list[tuple[str, Any]], where: str) -> str | None:
+    """Follow attribute/index steps through a variable's type; report an attribute its object type lacks."""
+    for kind, payload in steps:
+        if type_[0] == "object" and kind == "attr":
+            if payload not in type_[1]:
+                hint = _suggest(payload, type_[1])
+                return f'{where} has no attribute "{payload}"{hint} (its object type declares: {", ".join(sorted(type_[1]))})'
+            type_ = type_[1][payload]
+            where = f"{where}.{payload}"
+        elif type_[0] in ("map", "list", "set") and kind == "index":
+            type_ = type_[1]
+            where = f"{where}[...]"
+        else:
+            return None  # any, splats, tuples, or a step Terraform would reject for other reasons
+    return None
 
 
 def _relative(path: Path, repo: Path) -> str:
