@@ -102,3 +102,20 @@ def test_one_line_keeps_strings_and_drops_comments() -> None:
 def test_repository_readme_tables_are_current() -> None:
     findings = tfdocs.check(REPO)
     assert findings == [], "\n".join(map(str, findings)) + "\nrun `make docs`"
+
+
+def test_example_readmes_get_tables_only_when_they_have_markers(tmp_path: Path) -> None:
+    make_module(tmp_path)
+    example = tmp_path / "examples" / "basic"
+    example.mkdir(parents=True)
+    (example / "main.tf").write_text(
+        'module "feature" {\n  source  = "../../modules/feature"\n  windows = {}\n}\n', encoding="utf-8"
+    )
+    (example / "README.md").write_text("# basic\n\nNo markers: fine for an example.\n", encoding="utf-8")
+    assert [f.file for f in tfdocs.check(tmp_path)] == ["modules/feature/README.md"]
+    (example / "README.md").write_text(f"# basic\n\n{tfdocs.BEGIN}\n{tfdocs.END}\n", encoding="utf-8")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tfdocs.update(tmp_path)) == [
+        "examples/basic/README.md",
+        "modules/feature/README.md",
+    ]
+    assert "No inputs." in (example / "README.md").read_text(encoding="utf-8")

@@ -586,6 +586,12 @@ def test_unresolved_references_and_functions(tmp_path: Path, old: str, new: str,
     assert_finding(root, "modules/feature/main.tf", new.split("\n")[0], message)
 
 
+def test_attribute_missing_from_a_variables_object_type(tmp_path: Path) -> None:
+    root = build(tmp_path, {"main.tf": ("schedules = var.feature.schedules", "schedules = var.feature.schedule")})
+    message = 'var.feature has no attribute "schedule" (its object type declares: enabled, schedules)'
+    assert_finding(root, "main.tf", "var.feature.schedule", message)
+
+
 def test_resource_attribute_check(tmp_path: Path) -> None:
     root = build(
         tmp_path,
@@ -644,6 +650,19 @@ def test_variable_default_must_be_literal_and_validation_must_refer_to_itself(tm
         tmp_path / "b", {"modules/feature/main.tf": ('regex("^[a-z-]+$", var.name_prefix)', 'regex("^[a-z-]+$", "x")')}
     )
     assert_finding(root2, "modules/feature/main.tf", '"^[a-z-]+$", "x"', "must refer to var.name_prefix")
+
+
+def test_variable_default_must_match_its_object_type(tmp_path: Path) -> None:
+    required = "schedules = optional(map(string), {})\n    owner     = string\n  })"
+    root = build(tmp_path, {"main.tf": ("schedules = optional(map(string), {})\n  })", required)})
+    assert [(f.file, f.line, f.message) for f in findings(root)] == [
+        ("environments/dev.tfvars", 1, 'var.feature is missing required attribute "owner"'),
+        (
+            "main.tf",
+            line_of(root, "main.tf", "default     = {}"),
+            'the default of variable "feature" is missing required attribute "owner"',
+        ),
+    ]
 
 
 def test_output_without_description(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ data "aws_iam_policy_document" "alarm_key" {
 
   statement {
     sid       = "CloudWatchAlarmsPublish"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
     resources = ["*"] # in a key policy, "*" is this key
 
     principals {

@@ -9,8 +9,9 @@ the vendored provider schema (`opskit_tools.tfschema`):
   Terraform allows them; literal values convert to the argument's type (`timeout = "soon"` does not);
 - every `var.`, `local.`, `module.`, `data.`, resource, `each.`, `count.`, `self.`, `path.` and `terraform.`
   reference resolves (attribute names of resources/data sources checked at the top level; `module.X.Y`
-  checked against the outputs of a local module); for-expression, template `for` and `dynamic` iterator
-  variables are in scope where they are declared; interpolations inside strings and heredocs are scanned;
+  checked against the outputs of a local module; `var.X.a.b` against the variable's object type);
+  for-expression, template `for` and `dynamic` iterator variables are in scope where they are declared;
+  interpolations inside strings and heredocs are scanned;
 - only Terraform built-in functions are called, and `file()`/`templatefile()`/... of a static path (literal
   apart from `${path.module}`) read a file that exists;
 - the `terraform` block uses only known settings;
@@ -20,7 +21,8 @@ the vendored provider schema (`opskit_tools.tfschema`):
   the attributes the input's object type declares, which Terraform would silently drop); a call of
   modules/lambda-function names an existing functions/<package>/handler.py, and a literal `source_dir` of an
   `archive_file` exists;
-- `environments/*.tfvars` set only declared root variables, and object-typed values only declared attributes.
+- `environments/*.tfvars` set only declared root variables, with literal values; object-typed values use only
+  declared attributes and give every required (non-optional) one.
 
 Each problem is a `Finding`, printed as `file:line: message` with the file relative to the repository root.
 Precision over recall: anything that cannot be decided statically (computed keys, non-local module sources,
@@ -609,6 +611,13 @@ class Validator:
                 self.report(path, line, f'variable "{name}": {message}')
         if body.attr("description") is None:
             self.report(path, block.line, f'variable "{name}" has no description')
+        default_attr = body.attr("default")
+        if type_attr is not None and default_attr is not None:
+            where = f'the default of variable "{name}"'
+            for line, message in _extra_attributes(
+                default_attr.expr, parse_type(type_attr.expr), where, default_attr.line
+            ):
+                self.report(path, line, message)
         plain = Ctx(path, block.line)
         for attr in body.attrs:
             if attr.name == "default":
@@ -1222,8 +1231,8 @@ def _object_attribute_error(type_: tuple[Any, ...], steps: list[tuple[str, Any]]
     for kind, payload in steps:
         if type_[0] == "object" and kind == "attr":
             if payload not in type_[1]:
-                hint = _suggest(payload, type_[1])
-                return f'{where} has no attribute "{payload}"{hint} (its object type declares: {", ".join(sorted(type_[1]))})'
+                declared = ", ".join(sorted(type_[1]))
+                return f'{where} has no attribute "{payload}" (its object type declares: {declared})'
             type_ = type_[1][payload]
             where = f"{where}.{payload}"
         elif type_[0] in ("map", "list", "set") and kind == "index":
@@ -1399,12 +1408,12 @@ def _attr_name(get_attr: Tree) -> str:
 
 
 _TEMPLATE_START = re.compile(r"(?<![$%])[$%]\{")
+_FOR_DIRECTIVE = re.compile(r"for\s+([A-Za-z_][\w-]*)\s*(?:,\s*([A-Za-z_][\w-]*)\s*)?in\s+(.*)$", re.S)
 
 
 def _scan_heredoc(token: Token, ctx: Ctx) -> Iterator[tuple[str, Any, int, Ctx]]:
     text = str(token)
     start_line = token.line or ctx.line
-    names: list[str] = []
     pieces: list[tuple[str, str, int]] = []
     pos = 0
     while (match := _TEMPLATE_START.search(text, pos)) is not None:
@@ -1416,20 +1425,19 @@ def _scan_heredoc(token: Token, ctx: Ctx) -> Iterator[tuple[str, Any, int, Ctx]]
         line = start_line + text.count("\n", 0, begin)
         pieces.append((text[begin], inner, line))
         pos = end + 1
-    for sigil, inner, _ in pieces:
-        if sigil == "%":
-            words = inner.split(None, 1)
-            if words and words[0] == "for":
-                intro = re.match(r"for\s+([A-Za-z_][\w-]*)\s*(?:,\s*([A-Za-z_][\w-]*)\s*)?in\s+(.*)$", inner, re.S)
-                if intro:
-                    names += [n for n in intro.group(1, 2) if n]
+    names = [
+        n
+        for sigil, inner, _ in pieces
+        if sigil == "%" and (m := _FOR_DIRECTIVE.match(inner))
+        for n in m.group(1, 2)
+        if n
+    ]
     inner_ctx = ctx.with_scope(*((n, "for") for n in names)) if names else ctx
     for sigil, inner, line in pieces:
         expression = inner
         if sigil == "%":
-            intro = re.match(r"for\s+[A-Za-z_][\w-]*\s*(?:,\s*[A-Za-z_][\w-]*\s*)?in\s+(.*)$", inner, re.S)
-            if intro:
-                expression = intro.group(1)
+            if intro := _FOR_DIRECTIVE.match(inner):
+                expression = intro.group(3)
             elif inner.startswith("if "):
                 expression = inner[3:]
             else:
