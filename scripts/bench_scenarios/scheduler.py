@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import time
 from collections import Counter
 from typing import Any
@@ -16,7 +15,7 @@ import boto3
 import opskit_common
 from moto import mock_aws
 from opskit_tools.loader import load_handler
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, environment
 
 ORDER = 10
 TITLE = "scheduler: stop and start 1,200 tagged instances"
@@ -30,19 +29,8 @@ ENV["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 
 
 def run(report: Report) -> None:
-    saved = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    try:
-        with mock_aws():
-            opskit_common.reset_clients()
-            _run(report)
-    finally:
-        opskit_common.reset_clients()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environment(ENV), mock_aws():
+        _run(report)
 
 
 def _run(report: Report) -> None:

@@ -11,7 +11,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,7 +20,7 @@ import boto3
 import opskit_common as common
 from moto import mock_aws
 from opskit_tools.loader import load_handler
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, environment
 
 ORDER = 30
 TITLE = "health-check: concurrent website checks with per-target metrics"
@@ -82,20 +81,6 @@ def _server() -> Iterator[ThreadingHTTPServer]:
         httpd.server_close()
 
 
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def run(report: Report) -> None:
     with mock_aws(), _server() as httpd:
         common.reset_clients()
@@ -127,7 +112,7 @@ def run(report: Report) -> None:
         root.setLevel(logging.INFO)
         raised: common.PartialFailure | None = None
         try:
-            with _env(
+            with environment(
                 {"TARGETS": json.dumps(targets), "METRIC_NAMESPACE": "opskit/HealthCheck", "NO_PROXY": "127.0.0.1"}
             ):
                 handler = load_handler("health_check")

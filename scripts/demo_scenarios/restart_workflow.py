@@ -17,7 +17,7 @@ import opskit_common
 from moto import mock_aws
 from opskit_tools import loader, tftemplate
 from opskit_tools.paths import MODULES
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, environment
 
 ORDER = 40
 TITLE = "restart-workflow: CPU alarm → guard → Step Functions stop/start (cooldown, cap, dedupe)"
@@ -74,20 +74,11 @@ def run(report: Report) -> None:
         "WINDOW_SECONDS": "86400",
         "DRY_RUN": "false",
     }
-    saved = {key: os.environ.get(key) for key in [*env, "STATE_MACHINE_ARN", "OPT_IN_TAG"]}
-    os.environ.update(env)
-    os.environ.pop("OPT_IN_TAG", None)
-    try:
-        with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-            opskit_common.reset_clients()
-            _scenario(report)
-    finally:
-        opskit_common.reset_clients()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with (
+        environment({**env, "STATE_MACHINE_ARN": None, "OPT_IN_TAG": None}),
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+    ):
+        _scenario(report)
 
 
 def _scenario(report: Report) -> None:

@@ -8,9 +8,7 @@ import contextlib
 import datetime as dt
 import io
 import json
-import os
 import zoneinfo
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -19,7 +17,7 @@ from moto import mock_aws
 from opskit_tools import tftemplate
 from opskit_tools.loader import load_handler
 from opskit_tools.paths import MODULES
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, environment
 
 ORDER = 10
 TITLE = "scheduler: office hours for EC2, Auto Scaling and RDS"
@@ -35,20 +33,6 @@ ENV = {
     "VERIFY_TIMEOUT_SECONDS": "20",
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
-
-
-@contextlib.contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _payload(action: str, skip_dates: list[str] | None = None, dry_run: bool = False) -> dict[str, Any]:
@@ -151,7 +135,7 @@ def _invoke(report: Report, handler: Any, event: dict[str, Any]) -> dict[str, An
 
 
 def run(report: Report) -> None:
-    with _environment(ENV), mock_aws():
+    with environment(ENV), mock_aws():
         opskit_common.reset_clients()
         try:
             _run(report)

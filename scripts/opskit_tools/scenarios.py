@@ -16,6 +16,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -51,6 +52,30 @@ class Report:
         if not ok:
             self.failures.append(text)
         return ok
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (None: unset) environment variables for a scenario and restore them afterwards. The handlers
+    get fresh boto3 clients on both sides, so a client never outlives the moto mock it was made in."""
+    import opskit_common
+
+    saved = {key: os.environ.get(key) for key in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    opskit_common.reset_clients()
+    try:
+        yield
+    finally:
+        opskit_common.reset_clients()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def discover(folder: str) -> list[ModuleType]:

@@ -56,7 +56,8 @@ def updated_text(text: str, module: Module) -> str | None:
 
 
 def readmes(repo: Path) -> list[tuple[Path, bool]]:
-    """(README path, markers required) for every module and example directory holding .tf files."""
+    """(README path, markers required) for every module and example directory holding .tf files. A
+    module's README is listed even when it does not exist yet (check() reports it)."""
     out = []
     for parent, required in (("modules", True), ("examples", False)):
         folder = Path(repo) / parent
@@ -64,7 +65,7 @@ def readmes(repo: Path) -> list[tuple[Path, bool]]:
             continue
         for directory in sorted(folder.iterdir()):
             readme = directory / "README.md"
-            if directory.is_dir() and any(directory.glob("*.tf")) and readme.is_file():
+            if directory.is_dir() and any(directory.glob("*.tf")) and (readme.is_file() or required):
                 out.append((readme, required))
     return out
 
@@ -73,6 +74,8 @@ def update(repo: Path) -> list[Path]:
     """Rewrite the tables in every README that has the markers; return the files that changed."""
     changed = []
     for readme, _ in readmes(repo):
+        if not readme.is_file():
+            continue
         module = load_module(readme.parent)
         if module.errors:
             continue  # tfvalidate reports the syntax errors; never write tables from a half-read module
@@ -89,6 +92,9 @@ def check(repo: Path) -> list[Finding]:
     findings = []
     for readme, required in readmes(repo):
         relative = readme.relative_to(repo).as_posix()
+        if not readme.is_file():
+            findings.append(Finding(relative, 1, "module has no README.md (describe it; `make docs` adds the tables)"))
+            continue
         text = readme.read_text(encoding="utf-8")
         module = load_module(readme.parent)
         new = updated_text(text, module)
