@@ -22,7 +22,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 ACTIONS = ("start", "stop")
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+# The scheduler accepts exactly these two forms: the old 8-digit ids and the current 17-digit ones.
+INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 # A function name, a partial ARN (account:function:name) or a full ARN, optionally with :version/:alias.
 FUNCTION = re.compile(
     r"^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
@@ -49,7 +50,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error('no instance ids given: make invoke ACTION=stop IDS="i-0123456789abcdef0 ..."')
     bad = [i for i in args.instance_ids if not INSTANCE_ID.match(i)]
     if bad:
-        parser.error(f"not EC2 instance ids (expected i- and 8 to 17 lower-case hex digits): {', '.join(bad)}")
+        parser.error(f"not EC2 instance ids (expected i- and 8 or 17 lower-case hex digits): {', '.join(bad)}")
     args.instance_ids = list(dict.fromkeys(args.instance_ids))  # drop repeats, keep order
     return args
 

@@ -91,20 +91,41 @@ def test_protect_tag_default_matches_the_handler_default(load_handler):
 
 
 def test_rule_reads_the_pattern_file_the_tests_use(function_module):
-    rule = function_module["event_rules"]["stopped"]
-    assert "patterns/instance-stopped.json" in rule["event_pattern"]
-    assert (MODULE / "patterns/instance-stopped.json").is_file()
+    (key,) = function_module["event_rules"]
+    rule = function_module["event_rules"][key]
+    assert "patterns/instance-state.json" in rule["event_pattern"]
+    assert (MODULE / "patterns/instance-state.json").is_file()
+    assert not (MODULE / "patterns/instance-stopped.json").exists()
+    # lambda-function names the rule "<name>-<key>"; EventBridge allows 64 characters and name_prefix 40.
+    assert len("x" * 40 + "-instance-protect-" + key) <= 64
 
 
-def test_start_and_tag_grants_are_conditioned_on_the_protect_tag(statements):
-    for sid in ("StartProtectedInstances", "RecordRestartHistory"):
-        conditions = {unquote(c["variable"]): c for c in statements[sid]["condition"]}
-        protect = conditions["aws:ResourceTag/${var.protect_tag.key}"]
-        assert unquote(protect["test"]) == "StringEquals"
-        assert protect["values"] == ["${var.protect_tag.value}"]
-    tag_keys = {unquote(c["variable"]): c for c in statements["RecordRestartHistory"]["condition"]}["aws:TagKeys"]
-    assert unquote(tag_keys["test"]) == "ForAllValues:StringEquals"
-    assert tag_keys["values"] == ["${local.restarts_tag_key}"]
+def conditions_of(statement: dict[str, Any]) -> dict[tuple[str, str], list[Any]]:
+    return {(unquote(c["test"]), unquote(c["variable"])): [unquote(v) for v in c["values"]] for c in statement["condition"]}
+
+
+def test_mutating_grants_are_conditioned_on_the_protect_tag(statements):
+    for sid in ("StartProtectedInstances", "RecordRestartHistory", "ClearStaleStopMarker"):
+        conditions = conditions_of(statements[sid])
+        assert conditions[("StringEquals", "aws:ResourceTag/${var.protect_tag.key}")] == ["${var.protect_tag.value}"]
+        assert [unquote(r) for r in statements[sid]["resources"]] == ["${local.instance_arns}"], sid
+
+
+@pytest.mark.parametrize(
+    ("sid", "action", "key"),
+    [
+        ("RecordRestartHistory", "ec2:CreateTags", "${local.restarts_tag_key}"),
+        ("ClearStaleStopMarker", "ec2:DeleteTags", "${local.stopped_by_tag_key}"),
+    ],
+)
+def test_tag_grants_cover_one_tag_key_each(statements, sid, action, key):
+    assert [unquote(a) for a in statements[sid]["actions"]] == [action]
+    assert conditions_of(statements[sid])[("ForAllValues:StringEquals", "aws:TagKeys")] == [key]
+
+
+def test_delete_tags_must_name_a_key(statements):
+    """DeleteTags without any tag deletes every tag of the instance, and ForAllValues holds for an empty set."""
+    assert conditions_of(statements["ClearStaleStopMarker"])[("Null", "aws:TagKeys")] == ["false"]
 
 
 def test_no_wildcard_actions_and_only_describes_on_every_resource(statements):

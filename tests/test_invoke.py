@@ -109,6 +109,10 @@ def test_api_error_is_reported_and_exits_1(cli, lam):
         (["--action", "stop", "--function", FUNCTION, "i-123"], "not EC2 instance ids"),
         (["--action", "stop", "--function", FUNCTION, IDS[0], "I-0123456789ABCDEF0"], "I-0123456789ABCDEF0"),
         (["--action", "stop", "--function", FUNCTION, "i-0123456789abcdef0123"], "i-0123456789abcdef0123"),
+        # Between 8 and 17 digits is neither id form, and the scheduler would refuse the whole request.
+        (["--action", "stop", "--function", FUNCTION, "i-012345678"], "i-012345678"),
+        (["--action", "stop", "--function", FUNCTION, "i-0123456789abcdef"], "i-0123456789abcdef"),
+        (["--action", "stop", "--function", FUNCTION, "i-0123456"], "8 or 17 lower-case hex digits"),
         (["--action", "stop", "--function", "opskit dev", IDS[0]], "not a Lambda function name"),
         (["--function", FUNCTION, IDS[0]], "--action"),
     ],
@@ -119,6 +123,19 @@ def test_bad_arguments_exit_2_before_any_aws_call(cli, capsys, argv, message):
 
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("instance_id", ["i-0123abcd", "i-0123456789abcdef0"])
+def test_both_instance_id_forms_are_accepted(cli, instance_id):
+    assert cli.parse_args(["--action", "stop", "--function", FUNCTION, instance_id]).instance_ids == [instance_id]
+
+
+def test_ids_are_checked_exactly_as_the_scheduler_checks_them(cli, load_handler):
+    """Anything invoke.py lets through, the scheduler's manual form must accept, and vice versa."""
+    scheduler = load_handler("scheduler")
+    for digits in range(1, 21):
+        instance_id = "i-" + ("0123456789abcdef" * 2)[:digits]
+        assert bool(cli.INSTANCE_ID.match(instance_id)) == bool(scheduler._INSTANCE_ID.match(instance_id)), digits
 
 
 def test_function_arns_are_accepted(cli):

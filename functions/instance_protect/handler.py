@@ -1,8 +1,10 @@
-"""Start a protected EC2 instance again when it stops unexpectedly.
+"""Start a protected EC2 instance again when it stops unexpectedly; forget stale stop markers.
 
-EventBridge delivers `EC2 Instance State-change Notification` events with `state: stopped`
-(modules/instance-protect/patterns/instance-stopped.json). The event names the instance but carries
-no tags, so the handler describes the instance and decides:
+EventBridge delivers `EC2 Instance State-change Notification` events with `state: stopped` or
+`state: running` (modules/instance-protect/patterns/instance-state.json). The event names the instance
+but carries no tags, so the handler describes the instance and decides.
+
+On `stopped`:
 
   skipped  instance-not-found   the instance no longer exists
   skipped  not-protected        it does not carry the protect tag (PROTECT_TAG, default Protected=true)
@@ -14,6 +16,17 @@ no tags, so the handler describes the instance and decides:
   skipped  restart-cap-reached  it was already restarted MAX_RESTARTS times within WINDOW_SECONDS; a
                                 notice goes to TOPIC_ARN and the instance stays stopped
   started  unplanned-stop       anything else: it is started again and a notice is published
+
+On `running` (a marker describes only the stop that followed it, so it is obsolete once the instance runs
+again, e.g. after a person started a scheduler-stopped instance by hand):
+
+  skipped  instance-not-found    the instance no longer exists
+  skipped  not-protected         it does not carry the protect tag (no further AWS call)
+  skipped  not-running           it is no longer running: a marker it carries belongs to a stop under way
+  skipped  no-stale-marker       running and unmarked: nothing to do
+  skipped  cleared-stale-marker  running and still marked: the `opskit:stopped-by` tag was deleted
+
+Any other state (the rule does not send them): skipped, state-not-handled, without an AWS call.
 
 Restart history lives in a tag on the instance itself (`opskit:protect-restarts`, the epoch seconds of
 recent restarts), written before the start so that a failed start still counts against the cap.
@@ -37,7 +50,7 @@ LOG = common.get_logger(__name__)
 SOURCE = "aws.ec2"
 DETAIL_TYPE = "EC2 Instance State-change Notification"
 EC2_STATES = {"pending", "running", "stopping", "stopped", "shutting-down", "terminated"}
-INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SPOT_STOP_CODES = {"Server.SpotInstanceShutdown", "Server.SpotInstanceTermination"}
 # A tag value holds at most 256 characters; 20 ten-digit timestamps and their separators fit easily.
 MAX_RESTARTS_LIMIT = 20
@@ -95,13 +108,13 @@ def config() -> Config:
 
 
 @dataclass(frozen=True)
-class StopEvent:
+class StateChange:
     instance_id: str
     state: str
     time: str | None
 
 
-def parse_event(event: Any) -> StopEvent:
+def parse_event(event: Any) -> StateChange:
     """Validate the EventBridge envelope; raise InputError naming what is wrong."""
     envelope = common.require_mapping(event, "event")
     if envelope.get("source") != SOURCE or envelope.get("detail-type") != DETAIL_TYPE:
@@ -119,7 +132,7 @@ def parse_event(event: Any) -> StopEvent:
     if state not in EC2_STATES:
         raise common.InputError(f"event.detail.state must be one of {sorted(EC2_STATES)}, got {state!r}")
     event_time = envelope.get("time")
-    return StopEvent(instance_id=instance_id, state=state, time=event_time if isinstance(event_time, str) else None)
+    return StateChange(instance_id=instance_id, state=state, time=event_time if isinstance(event_time, str) else None)
 
 
 def describe(instance_id: str) -> dict[str, Any] | None:
@@ -162,6 +175,33 @@ def decide(cfg: Config, instance: Mapping[str, Any], now: int) -> tuple[str, str
     return "started", "unplanned-stop", history
 
 
+def clear_stale_marker(cfg: Config, instance_id: str, result: dict[str, Any]) -> dict[str, Any]:
+    """On a running event: delete `opskit:stopped-by` from a protected instance that runs again.
+
+    Only when DescribeInstances says `running` now: a late running event for an instance that an opskit
+    tool has since marked and stopped (state stopping/stopped) must leave that fresh marker alone. The
+    delete names the value that was read, so a marker rewritten in the meantime is kept."""
+    instance = describe(instance_id)
+    if instance is None:
+        result["reason"] = "instance-not-found"
+        return result
+    tags = common.tags_to_dict(instance.get("Tags"))
+    state = instance.get("State", {}).get("Name")
+    marker = tags.get(cfg.stopped_by_tag_key)
+    if tags.get(cfg.protect_key) != cfg.protect_value:
+        result["reason"] = "not-protected"
+    elif state != "running":
+        result["reason"] = "not-running"
+    elif marker is None:
+        result["reason"] = "no-stale-marker"
+    else:
+        common.client("ec2").delete_tags(
+            Resources=[instance_id], Tags=[{"Key": cfg.stopped_by_tag_key, "Value": marker}]
+        )
+        result.update(reason="cleared-stale-marker", stale_marker=marker)
+    return result
+
+
 def notify(cfg: Config, subject: str, lines: list[str]) -> bool:
     if cfg.topic_arn is None:
         return False
@@ -171,16 +211,18 @@ def notify(cfg: Config, subject: str, lines: list[str]) -> bool:
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
     cfg = config()
-    stop = parse_event(event)
-    result: dict[str, Any] = {"decision": "skipped", "reason": "", "instance_id": stop.instance_id}
-    if stop.state != "stopped":
-        result["reason"] = "not-a-stop-event"
-        return finish(result, stop)
+    change = parse_event(event)
+    result: dict[str, Any] = {"decision": "skipped", "reason": "", "instance_id": change.instance_id}
+    if change.state == "running":
+        return finish(clear_stale_marker(cfg, change.instance_id, result), change)
+    if change.state != "stopped":
+        result["reason"] = "state-not-handled"
+        return finish(result, change)
 
-    instance = describe(stop.instance_id)
+    instance = describe(change.instance_id)
     if instance is None:
         result["reason"] = "instance-not-found"
-        return finish(result, stop)
+        return finish(result, change)
 
     now = int(time.time())
     decision, reason, history = decide(cfg, instance, now)
@@ -194,7 +236,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "stopped_by": tags.get(cfg.stopped_by_tag_key),
         "schedule": tags.get(cfg.schedule_tag_key),
     }
-    name = tags.get("Name", stop.instance_id)
+    name = tags.get("Name", change.instance_id)
     window = f"{cfg.max_restarts} restarts per {cfg.window_seconds}s"
 
     if reason == "restart-cap-reached":
@@ -202,7 +244,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             cfg,
             f"opskit instance-protect: {name} stays stopped (restart cap reached)",
             [
-                f"Protected instance {stop.instance_id} ({name}) stopped again and was NOT started: it was already "
+                f"Protected instance {change.instance_id} ({name}) stopped again and was NOT started: it was already "
                 f"restarted {len(history)} times within the window ({window}).",
                 f"Last stop: {facts['state_reason']} / {facts['state_transition_reason']}.",
                 "Investigate it, then start it by hand. Protection resumes once the window has passed, or at once "
@@ -211,10 +253,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         )
         result["notified"] = cfg.topic_arn is not None
     elif decision == "started":
-        result.update(start(cfg, stop.instance_id, name, [*history, now], facts, window))
+        result.update(start(cfg, change.instance_id, name, [*history, now], facts, window))
 
     result["restarts_in_window"] = len(history) + (1 if result["decision"] == "started" else 0)
-    return finish(result, stop, facts)
+    return finish(result, change, facts)
 
 
 def start(
@@ -255,13 +297,13 @@ def start(
     return {"notified": notified}
 
 
-def finish(result: dict[str, Any], stop: StopEvent, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def finish(result: dict[str, Any], change: StateChange, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
     LOG.info(
         "instance %s %s: %s",
         result["instance_id"],
         result["decision"],
         result["reason"],
-        extra={**result, **(facts or {}), "event_time": stop.time},
+        extra={**result, **(facts or {}), "event_time": change.time},
     )
     common.emit_metrics(
         METRIC_NAMESPACE,
@@ -270,6 +312,7 @@ def finish(result: dict[str, Any], stop: StopEvent, facts: Mapping[str, Any] | N
             "Started": (1 if result["decision"] == "started" else 0, "Count"),
             "Skipped": (1 if result["decision"] == "skipped" else 0, "Count"),
             "RestartCapReached": (1 if result["reason"] == "restart-cap-reached" else 0, "Count"),
+            "StaleMarkerCleared": (1 if result["reason"] == "cleared-stale-marker" else 0, "Count"),
         },
         {"InstanceId": result["instance_id"], "Reason": result["reason"]},
     )

@@ -43,6 +43,32 @@ data "aws_iam_policy_document" "protect" {
     }
   }
 
+  # Removing the scheduler's / restart workflow's stop marker from a protected instance that runs again.
+  # Only that key: DeleteTags without any key would delete every tag, hence the Null condition.
+  statement {
+    sid       = "ClearStaleStopMarker"
+    actions   = ["ec2:DeleteTags"]
+    resources = [local.instance_arns]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/${var.protect_tag.key}"
+      values   = [var.protect_tag.value]
+    }
+
+    condition {
+      test     = "ForAllValues:StringEquals"
+      variable = "aws:TagKeys"
+      values   = [local.stopped_by_tag_key]
+    }
+
+    condition {
+      test     = "Null"
+      variable = "aws:TagKeys"
+      values   = ["false"]
+    }
+  }
+
   statement {
     sid       = "PublishNotices"
     actions   = ["sns:Publish"]

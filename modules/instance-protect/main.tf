@@ -2,7 +2,8 @@ locals {
   name = "${var.name_prefix}-instance-protect"
 
   # Tag contract shared with the scheduler and restart-workflow modules: they set this key on an
-  # instance before they stop it on purpose, and remove it when they start it.
+  # instance before they stop it on purpose, and remove it when they start it. This function removes it
+  # too when a protected instance runs again without them (started by hand).
   stopped_by_tag_key = "opskit:stopped-by"
   # Restart history written by this function (epoch seconds of recent restarts).
   restarts_tag_key = "opskit:protect-restarts"
@@ -46,7 +47,7 @@ module "function" {
     protect = data.aws_iam_policy_document.protect.json
   }
 
-  # A stop event is acted on once; retries of a failed run are safe because the handler re-reads the
+  # A state-change event is acted on once; retries of a failed run are safe because the handler re-reads the
   # instance, and every attempt counts against the restart cap.
   async_invocation = {
     maximum_retry_attempts       = 2
@@ -54,10 +55,12 @@ module "function" {
   }
   create_dlq = true
 
+  # One rule for both states: "stopped" may restart a protected instance, "running" clears a stop marker
+  # that outlived its stop. The short key keeps the rule name within 64 characters for any name_prefix.
   event_rules = {
-    stopped = {
-      description   = "EC2 instance entered the stopped state: ${local.name} restarts it when it is protected."
-      event_pattern = file("${path.module}/patterns/instance-stopped.json")
+    state = {
+      description   = "EC2 instance stopped or running: ${local.name} restarts protected instances and clears stale stop markers."
+      event_pattern = file("${path.module}/patterns/instance-state.json")
       state         = var.event_rule_state
     }
   }

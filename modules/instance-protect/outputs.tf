@@ -19,8 +19,8 @@ output "notice_topic_arn" {
 }
 
 output "event_rule_arn" {
-  description = "ARN of the EventBridge rule on EC2 stopped events."
-  value       = module.function.event_rule_arns["stopped"]
+  description = "ARN of the EventBridge rule on EC2 stopped and running events."
+  value       = module.function.event_rule_arns["state"]
 }
 
 output "dlq_arn" {
