@@ -101,7 +101,9 @@ def test_rule_reads_the_pattern_file_the_tests_use(function_module):
 
 
 def conditions_of(statement: dict[str, Any]) -> dict[tuple[str, str], list[Any]]:
-    return {(unquote(c["test"]), unquote(c["variable"])): [unquote(v) for v in c["values"]] for c in statement["condition"]}
+    return {
+        (unquote(c["test"]), unquote(c["variable"])): [unquote(v) for v in c["values"]] for c in statement["condition"]
+    }
 
 
 def test_mutating_grants_are_conditioned_on_the_protect_tag(statements):

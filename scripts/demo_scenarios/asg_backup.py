@@ -19,7 +19,6 @@ import hashlib
 import http.server
 import io
 import json
-import logging
 import os
 import shutil
 import subprocess
@@ -38,7 +37,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ssm.models import ssm_backends
 from opskit_tools.loader import load_handler
 from opskit_tools.paths import MODULES
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, collect_logs, environment
 
 ORDER = 50
 TITLE = "asg-backup: back up terminating Auto Scaling instances before they go"
@@ -211,35 +210,16 @@ def invocation(command_id: str, instance_id: str) -> dict[str, Any]:
 # --- the scenario ----------------------------------------------------------------------------------
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 def run(report: Report) -> None:
-    saved = {key: os.environ.get(key) for key in [*ENV, "TOPIC_ARN"]}
-    logger = logging.getLogger("opskit_fn_asg_backup")
-    collect = _Collect()
-    logger.addHandler(collect)
-    logger.propagate = False  # the function's JSON log lines are summarised, not printed
-    try:
-        with tempfile.TemporaryDirectory() as tmp, mock_aws():
-            _scenario(report, Path(tmp))
-        levels = [r.levelname for r in collect.records]
-        report.kv("function log records", ", ".join(f"{levels.count(n)} {n}" for n in sorted(set(levels))))
-    finally:
-        logger.removeHandler(collect)
-        logger.propagate = True
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        common.reset_clients()
+    with (
+        environment({**ENV, "TOPIC_ARN": None}),
+        collect_logs("opskit_fn_asg_backup") as records,
+        tempfile.TemporaryDirectory() as tmp,
+        mock_aws(),
+    ):
+        _scenario(report, Path(tmp))
+    levels = [r.levelname for r in records]
+    report.kv("function log records", ", ".join(f"{levels.count(n)} {n}" for n in sorted(set(levels))))
 
 
 def _scenario(report: Report, work: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +19,7 @@ import boto3
 import opskit_common as common
 from moto import mock_aws
 from opskit_tools.loader import load_handler
-from opskit_tools.scenarios import Report, environment
+from opskit_tools.scenarios import Report, collect_logs, environment
 
 ORDER = 30
 TITLE = "health-check: concurrent website checks with per-target metrics"
@@ -57,15 +56,6 @@ class _Site(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
-
-
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 @contextlib.contextmanager
@@ -105,26 +95,19 @@ def run(report: Report) -> None:
         )
 
         out = io.StringIO()
-        log_handler = _Collect()
-        root = logging.getLogger()
-        root.addHandler(log_handler)
-        previous_level = root.level
-        root.setLevel(logging.INFO)
         raised: common.PartialFailure | None = None
-        try:
-            with environment(
+        with (
+            environment(
                 {"TARGETS": json.dumps(targets), "METRIC_NAMESPACE": "opskit/HealthCheck", "NO_PROXY": "127.0.0.1"}
-            ):
-                handler = load_handler("health_check")
-                with contextlib.redirect_stdout(out):
-                    try:
-                        handler.handler(SCHEDULED_EVENT, None)
-                    except common.PartialFailure as exc:
-                        raised = exc
-        finally:
-            root.removeHandler(log_handler)
-            root.setLevel(previous_level)
-            common.reset_clients()
+            ),
+            collect_logs() as records,
+        ):
+            handler = load_handler("health_check")
+            with contextlib.redirect_stdout(out):
+                try:
+                    handler.handler(SCHEDULED_EVENT, None)
+                except common.PartialFailure as exc:
+                    raised = exc
 
     report.line()
     report.line("handler raised: " + (str(raised) if raised else "nothing"))
@@ -141,7 +124,7 @@ def run(report: Report) -> None:
         metrics = [m["Name"] for m in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]]
         report.kv(f"  Target={doc['Target']}", ", ".join(f"{m}={doc[m]}" for m in metrics))
     report.line("Log lines (one per target; structured fields target, ok, status, latency_ms, failure, reason):")
-    for record in log_handler.records:
+    for record in records:
         if hasattr(record, "target"):
             report.line(f"  {record.levelname:<7} {record.getMessage()}")
 
@@ -156,6 +139,6 @@ def run(report: Report) -> None:
     report.check(
         {d["Target"]: d["Success"] for d in emf} == {"shop": 1, "api": 0}, "Success metric written for both targets"
     )
-    logged = "\n".join(json.dumps(vars(r), default=str) for r in log_handler.records)
+    logged = "\n".join(json.dumps(vars(r), default=str) for r in records)
     everything = out.getvalue() + logged + json.dumps(outcome) + str(raised)
     report.check("demo-7c1f0e9a" not in everything, "the secret header value appears in no output")

@@ -1,7 +1,7 @@
 """instance-protect: protected instances come back after an unplanned stop; planned stops are respected.
 
-Four instances on moto. Each stop produces the EC2 state-change event AWS documents; the event is matched
-against the rule's pattern file (what EventBridge would deliver) and handed to the real handler:
+Four instances on moto. Each stop or start produces the EC2 state-change event AWS documents; the event is
+matched against the rule's pattern file (what EventBridge would deliver) and handed to the real handler:
 
   web-1      Protected=true, stopped by hand                 -> started again, notice published
   batch-1    Protected=true + Schedule, stopped by the real  -> stays stopped (opskit:stopped-by marker)
@@ -9,6 +9,8 @@ against the rule's pattern file (what EventBridge would deliver) and handed to t
   scratch-1  untagged, stopped by hand                       -> stays stopped (not protected)
   flaky-1    Protected=true, stops four times in a row       -> started three times, then the restart cap
                                                                 holds it stopped and a notice says so
+  batch-1    started by hand (the scheduler does not know)   -> the running event clears the stale marker
+             then crashes (unplanned stop)                   -> started again, notice published
 """
 
 from __future__ import annotations
@@ -85,7 +87,7 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _stopped_event(instance_id: str, state: str = "stopped") -> dict[str, Any]:
+def _state_event(instance_id: str, state: str) -> dict[str, Any]:
     event = copy.deepcopy(load_event(f"instance_protect/instance-{state}.json"))
     event["detail"]["instance-id"] = instance_id
     event["resources"] = [f"arn:aws:ec2:{REGION}:123456789012:instance/{instance_id}"]
@@ -93,7 +95,7 @@ def _stopped_event(instance_id: str, state: str = "stopped") -> dict[str, Any]:
 
 
 def run(report: Report) -> None:
-    pattern = json.loads((MODULES / "instance-protect/patterns/instance-stopped.json").read_text(encoding="utf-8"))
+    pattern = json.loads((MODULES / "instance-protect/patterns/instance-state.json").read_text(encoding="utf-8"))
     use_scheduler = (FUNCTIONS / "scheduler/handler.py").exists()
     with _env(ENV), mock_aws():
         common.reset_clients()
@@ -135,7 +137,7 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
     report.line(
         "Function environment: " + ", ".join(f"{k}={ENV[k]}" for k in ("PROTECT_TAG", "MAX_RESTARTS", "WINDOW_SECONDS"))
     )
-    report.line(f"Rule pattern (patterns/instance-stopped.json): {json.dumps(pattern)}")
+    report.line(f"Rule pattern (patterns/instance-state.json): {json.dumps(pattern)}")
     report.line()
 
     rows: list[list[Any]] = []
@@ -143,13 +145,14 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
     with _quiet() as logs, _env({"TOPIC_ARN": topic_arn}):
         protect = load_handler("instance_protect")
 
-        def deliver(name: str, how: str, stop: Callable[[], None]) -> None:
-            stop()
-            event = _stopped_event(ids[name])
+        def deliver(name: str, how: str, change: Callable[[], None], state_: str = "stopped") -> None:
+            change()
+            event = _state_event(ids[name], state_)
             matched = matches(pattern, event)
             result = protect.handler(event, None) if matched else {"decision": "-", "reason": "not delivered"}
-            results[name].append(result)
-            rows.append([name, how, "yes" if matched else "no", result["decision"], result["reason"], state(ids[name])])
+            after = state(ids[name])
+            results[name].append({**result, "state_after": after})
+            rows.append([name, how, "yes" if matched else "no", result["decision"], result["reason"], after])
 
         def by_hand(name: str) -> Callable[[], None]:
             return lambda: ec2.stop_instances(InstanceIds=[ids[name]])
@@ -172,9 +175,19 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
         deliver("scratch-1", "stopped by hand", by_hand("scratch-1"))
         for attempt in range(1, 5):
             deliver("flaky-1", f"crashed (stop #{attempt}, seconds apart)", by_hand("flaky-1"))
+        marker_before_hand_start = _tags(ec2, ids["batch-1"]).get("opskit:stopped-by")
+        deliver(
+            "batch-1",
+            "started by hand (console), not by the scheduler",
+            lambda: ec2.start_instances(InstanceIds=[ids["batch-1"]]),
+            "running",
+        )
+        deliver("batch-1", "crashed later (unplanned stop)", by_hand("batch-1"))
 
-        running_event = _stopped_event(ids["web-1"], "running")
-        running_delivered = matches(pattern, running_event)
+        delivered = {
+            other: matches(pattern, _state_event(ids["web-1"], other))
+            for other in ("pending", "stopping", "shutting-down", "terminated")
+        }
 
     report.table(["instance", "what happened", "rule matched", "decision", "reason", "state after"], rows)
     if use_scheduler:
@@ -183,13 +196,10 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
             f"scheduler manual stop of batch-1: succeeded={scheduler_result.get('succeeded')} "
             f"failed={scheduler_result.get('failed')}"
         )
-    batch_tags = common.tags_to_dict(
-        ec2.describe_instances(InstanceIds=[ids["batch-1"]])["Reservations"][0]["Instances"][0].get("Tags")
-    )
-    flaky_tags = common.tags_to_dict(
-        ec2.describe_instances(InstanceIds=[ids["flaky-1"]])["Reservations"][0]["Instances"][0].get("Tags")
-    )
-    report.kv("batch-1 opskit:stopped-by", batch_tags.get("opskit:stopped-by"))
+    batch_tags = _tags(ec2, ids["batch-1"])
+    flaky_tags = _tags(ec2, ids["flaky-1"])
+    report.kv("batch-1 opskit:stopped-by after the scheduler's stop", marker_before_hand_start)
+    report.kv("batch-1 opskit:stopped-by now", batch_tags.get("opskit:stopped-by", "(none)"))
     report.kv("flaky-1 opskit:protect-restarts", flaky_tags.get("opskit:protect-restarts"))
 
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
@@ -210,7 +220,7 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
         "web-1 (protected, stopped by hand) was started again",
     )
     report.check(
-        results["batch-1"][0]["reason"] == "stopped-by-opskit" and state(ids["batch-1"]) == "stopped",
+        results["batch-1"][0]["reason"] == "stopped-by-opskit" and results["batch-1"][0]["state_after"] == "stopped",
         "batch-1 (protected, stopped by the scheduler) stays stopped",
     )
     report.check(
@@ -222,8 +232,27 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
         and state(ids["flaky-1"]) == "stopped",
         "flaky-1 was restarted 3 times, then the cap held it stopped",
     )
+    batch = [(r["decision"], r["reason"]) for r in results["batch-1"]]
     report.check(
-        sum("started" in s and "again" in s for s in subjects) == 4 and sum("restart cap" in s for s in subjects) == 1,
-        "4 restart notices and 1 restart-cap notice were published",
+        marker_before_hand_start is not None
+        and batch[1] == ("skipped", "cleared-stale-marker")
+        and "opskit:stopped-by" not in batch_tags,
+        "batch-1 started by hand: the running event removed the stale opskit:stopped-by marker",
     )
-    report.check(not running_delivered, "a 'running' state-change event does not match the rule")
+    report.check(
+        batch[2] == ("started", "unplanned-stop") and state(ids["batch-1"]) == "running",
+        "batch-1's later unplanned stop was restarted (no longer mistaken for a scheduler stop)",
+    )
+    report.check(
+        sum("started" in s and "again" in s for s in subjects) == 5 and sum("restart cap" in s for s in subjects) == 1,
+        "5 restart notices and 1 restart-cap notice were published",
+    )
+    report.check(
+        not any(delivered.values()),
+        "pending, stopping, shutting-down and terminated events do not match the rule",
+    )
+
+
+def _tags(ec2: Any, instance_id: str) -> dict[str, str]:
+    reply = ec2.describe_instances(InstanceIds=[instance_id])
+    return common.tags_to_dict(reply["Reservations"][0]["Instances"][0].get("Tags"))

@@ -78,6 +78,31 @@ def environment(values: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+class _RecordList(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def collect_logs(logger: str = "") -> Iterator[list[logging.LogRecord]]:
+    """The log records (INFO and up) a handler writes while the block runs, for a scenario to show."""
+    target = logging.getLogger(logger)
+    collector = _RecordList()
+    saved_level = target.level
+    target.addHandler(collector)
+    if target.getEffectiveLevel() > logging.INFO:
+        target.setLevel(logging.INFO)
+    try:
+        yield collector.records
+    finally:
+        target.removeHandler(collector)
+        target.setLevel(saved_level)
+
+
 def discover(folder: str) -> list[ModuleType]:
     directory = REPO / "scripts" / folder
     modules = []
