@@ -7,7 +7,6 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
-TF     ?= terraform
 SCHEMA_SOURCE ?= ../shared/tfschema/aws-6.69.1_archive-2.8.1.json
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
@@ -74,8 +73,8 @@ lock: ## Re-pin requirements-dev.txt from requirements-dev.in in a throwaway ven
 	  /tmp/opskit-lock/bin/pip freeze --exclude-editable | grep -v '^pip=='; } > requirements-dev.txt
 
 plan apply destroy: build ## terraform plan|apply|destroy with environments/$(ENV).tfvars (ENV=dev|prod)
-	$(TF) init -input=false
-	$(TF) $@ -var-file=environments/$(ENV).tfvars
+	@test -f environments/$(ENV).tfvars || { echo "no environments/$(ENV).tfvars"; exit 1; }
+	@TF=$$($(PY) scripts/build.py terraform-path) && set -x && $$TF init -input=false && $$TF $@ -var-file=environments/$(ENV).tfvars
 
 invoke: $(STAMP) ## Start/stop listed instances now: make invoke ACTION=stop IDS="i-1 i-2" [FUNCTION=opskit-dev-scheduler]
 	$(PY) scripts/invoke.py --action "$(ACTION)" --function "$(or $(FUNCTION),opskit-$(ENV)-scheduler)" $(IDS)

@@ -6,6 +6,7 @@
                                           README tables, terraform fmt, and terraform validate when possible
   build.py docs                           regenerate the inputs/outputs tables in module READMEs
   build.py schema --source FILE           refresh the vendored provider-schema subset from the full schema
+  build.py terraform-path                 print a terraform >= 1.5 (for make plan/apply/destroy)
 
 Exit status is non-zero on any finding or build failure; every finding prints as `file:line: message`.
 """
@@ -87,6 +88,20 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_terraform_path(_: argparse.Namespace) -> int:
+    """Print a terraform >= 1.5 for plan/apply (the one in .venv is 1.0.3, good for fmt only)."""
+    modern = checks.modern_terraform()
+    if modern is None:
+        print(
+            "no terraform >= 1.5 found on PATH (the one in .venv is only for fmt); install Terraform >= 1.5 "
+            "or set OPSKIT_TERRAFORM=/path/to/terraform",
+            file=sys.stderr,
+        )
+        return 1
+    print(modern)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     schema = sub.add_parser("schema", help="refresh the vendored provider schema subset")
     schema.add_argument("--source", required=True, help="full provider schema JSON")
     schema.set_defaults(func=cmd_schema)
+    sub.add_parser("terraform-path", help="print a terraform >= 1.5 for plan/apply").set_defaults(
+        func=cmd_terraform_path
+    )
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -15,13 +15,9 @@ matched against the rule's pattern file (what EventBridge would deliver) and han
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
 import json
-import logging
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -30,7 +26,7 @@ from moto import mock_aws
 from opskit_tools.eventpattern import matches
 from opskit_tools.loader import load_event, load_handler
 from opskit_tools.paths import FUNCTIONS, MODULES
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, collect_logs, environment
 
 ORDER = 60
 TITLE = "instance-protect: restart protected instances, respect planned stops, cap crash loops"
@@ -48,45 +44,6 @@ ENV = {
 }
 
 
-class _Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[_Collect]:
-    """Collect log records instead of printing them, and swallow the EMF lines on stdout."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    collector = _Collect()
-    root.handlers = [collector]
-    root.setLevel(logging.INFO)
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield collector
-    finally:
-        root.handlers = saved_handlers
-        root.setLevel(saved_level)
-
-
-@contextlib.contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def _state_event(instance_id: str, state: str) -> dict[str, Any]:
     event = copy.deepcopy(load_event(f"instance_protect/instance-{state}.json"))
     event["detail"]["instance-id"] = instance_id
@@ -97,12 +54,8 @@ def _state_event(instance_id: str, state: str) -> dict[str, Any]:
 def run(report: Report) -> None:
     pattern = json.loads((MODULES / "instance-protect/patterns/instance-state.json").read_text(encoding="utf-8"))
     use_scheduler = (FUNCTIONS / "scheduler/handler.py").exists()
-    with _env(ENV), mock_aws():
-        common.reset_clients()
-        try:
-            _run(report, pattern, use_scheduler)
-        finally:
-            common.reset_clients()
+    with environment(ENV), mock_aws():
+        _run(report, pattern, use_scheduler)
 
 
 def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
@@ -142,7 +95,7 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
 
     rows: list[list[Any]] = []
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in ids}
-    with _quiet() as logs, _env({"TOPIC_ARN": topic_arn}):
+    with collect_logs() as records, environment({"TOPIC_ARN": topic_arn}):
         protect = load_handler("instance_protect")
 
         def deliver(name: str, how: str, change: Callable[[], None], state_: str = "stopped") -> None:
@@ -209,7 +162,7 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
     for subject in subjects:
         report.line(f"  - {subject}")
     report.line("Decision log lines:")
-    for record in logs.records:
+    for record in records:
         if getattr(record, "decision", None):
             report.line(f"  {record.levelname:<7} {record.getMessage()}")
 

@@ -187,6 +187,12 @@ def _terraform_binaries() -> list[tuple[str, tuple[int, ...]]]:
     return found
 
 
+def modern_terraform() -> str | None:
+    """The first terraform >= 1.5 (OPSKIT_TERRAFORM first, then PATH), or None."""
+    modern = [binary for binary, version in _terraform_binaries() if version >= _MIN_VALIDATE_VERSION]
+    return modern[0] if modern else None
+
+
 def check_terraform_fmt() -> Outcome:
     outcome = Outcome("terraform fmt -check")
     binaries = _terraform_binaries()
