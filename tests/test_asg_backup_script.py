@@ -12,6 +12,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -92,17 +93,24 @@ cp "$3" "$AWS_STUB_UPLOAD"
 """
 
 
-def run_script(tmp_path: Path, imds: str, **parameters: str) -> subprocess.CompletedProcess[str]:
+def stub_tool(tmp_path: Path, name: str, text: str) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
-    stub = bin_dir / "aws"
-    stub.write_text(STUB_AWS)
+    stub = bin_dir / name
+    stub.write_text(text)
     stub.chmod(0o755)
+
+
+def run_script(
+    tmp_path: Path, imds: str, tmpdir: str | None = "tmp", **parameters: str
+) -> subprocess.CompletedProcess[str]:
+    """Run the script with SSM_<name> parameters; `tmpdir` (under tmp_path) is TMPDIR, None leaves it unset."""
+    bin_dir = tmp_path / "bin"
+    stub_tool(tmp_path, "aws", STUB_AWS)
     script = tmp_path / "_script.sh"
     script.write_text(script_text())
     env = {
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
-        "TMPDIR": str(tmp_path / "tmp"),
         "AWS_STUB_ARGS": str(tmp_path / "aws-args.txt"),
         "AWS_STUB_UPLOAD": str(tmp_path / "uploaded.tar.gz"),
         "SSM_MetadataEndpoint": imds,
@@ -112,7 +120,9 @@ def run_script(tmp_path: Path, imds: str, **parameters: str) -> subprocess.Compl
         "SSM_LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
         **{f"SSM_{name}": value for name, value in parameters.items()},
     }
-    (tmp_path / "tmp").mkdir(exist_ok=True)
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmp_path / tmpdir)
+        (tmp_path / tmpdir).mkdir(exist_ok=True)
     assert DASH is not None
     return subprocess.run([DASH, str(script)], env=env, capture_output=True, text=True, timeout=60, check=False)
 
@@ -220,3 +230,24 @@ def test_script_does_not_glob_or_split_beyond_spaces(tmp_path: Path, imds: str, 
     (data / "log" / "star").mkdir()
     run = run_script(tmp_path, imds, BackupPaths=f"{data}/log/*", Bucket="b-ck", ObjectKey=KEY)
     assert run.returncode == 66, "a literal '*' path does not exist and must not be expanded by the shell"
+
+
+def test_script_fails_when_the_archive_cannot_be_checksummed(tmp_path: Path, imds: str, data: Path) -> None:
+    """sha256sum fails inside a pipeline whose status is cut's: the script must notice the empty checksum."""
+    stub_tool(tmp_path, "sha256sum", "#!/bin/sh\necho 'sha256sum: read error' >&2\nexit 1\n")
+    run = run_script(tmp_path, imds, BackupPaths=f"{data}/log", Bucket="b-ck", ObjectKey=KEY)
+    assert run.returncode == 70, run.stderr
+    assert "could not checksum or measure the archive" in run.stderr
+    assert not (tmp_path / "aws-args.txt").exists()
+
+
+def test_script_archives_under_var_tmp_by_default(tmp_path: Path, imds: str, data: Path) -> None:
+    """Without TMPDIR the archive goes to /var/tmp (disk), not /tmp (a RAM-sized tmpfs on Amazon Linux 2023)."""
+    if not Path("/var/tmp").is_dir() or not os.access("/var/tmp", os.W_OK):
+        pytest.skip("/var/tmp is not writable here")
+    run = run_script(tmp_path, imds, tmpdir=None, BackupPaths=f"{data}/log", Bucket="b-ck", ObjectKey=KEY)
+    assert run.returncode == 0, run.stderr
+    archive = Path((tmp_path / "aws-args.txt").read_text().splitlines()[2])
+    assert archive.parent.parent == Path("/var/tmp")
+    assert archive.parent.name.startswith("opskit-asg-backup.")
+    assert not archive.parent.exists(), "the work directory is removed on exit"

@@ -167,7 +167,7 @@ def run(monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[str], Any]) -> 
     """run(targets, event=None, **env) → the handler's result; a PartialFailure's result is returned with
     `raised` set, so every test sees both."""
 
-    def _run(targets: list[dict[str, Any]], event: Any = None, **env: str) -> dict[str, Any]:
+    def _run(targets: list[dict[str, Any]], event: Any = None, context: Any = None, **env: str) -> dict[str, Any]:
         monkeypatch.setenv("TARGETS", json.dumps(targets))
         for key in ("NO_PROXY", "no_proxy"):  # a proxy configured for the machine must not see 127.0.0.1
             monkeypatch.setenv(key, "127.0.0.1,localhost")
@@ -176,7 +176,7 @@ def run(monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[str], Any]) -> 
             monkeypatch.setenv(key, value)
         module = load_handler("health_check")
         try:
-            outcome = module.handler(event if event is not None else {}, None)
+            outcome = module.handler(event if event is not None else {}, context)
             outcome["raised"] = None
         except common.PartialFailure as exc:
             outcome = dict(exc.result)
@@ -475,6 +475,38 @@ def test_connection_errors_are_retried_within_the_run_but_a_sent_request_is_not(
     assert len([r for r in http.requests if r["path"] == "/drop"]) - before == 1  # the POST went out once
 
 
+class _LambdaContext:
+    """The one method of Lambda's context object the handler uses."""
+
+    def __init__(self, remaining_ms: int):
+        self.remaining_ms = remaining_ms
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def test_a_check_that_would_outlast_the_function_is_reported_before_the_function_times_out(
+    http: Server, run: Callable[..., dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1 s left in the invocation: the handler stops waiting after 0.8 s (a fifth kept for reporting), so the
+    hanging target gets its Success=0 metric instead of the whole run ending without any metrics."""
+    http.routes.update({"/hang-long": Route(delay=5), "/quick": Route()})
+    outcome = run(
+        [
+            {"name": "hung", "url": http.url("/hang-long"), "timeout_seconds": 30},
+            {"name": "quick", "url": http.url("/quick")},
+        ],
+        context=_LambdaContext(remaining_ms=1000),
+    )
+    results = by_name(outcome)
+    assert results["quick"]["ok"] is True
+    assert results["hung"]["ok"] is False and results["hung"]["status"] is None
+    assert results["hung"]["reason"].startswith("check still running when the function had to report")
+    assert outcome["raised"].startswith("1 of 2 health checks failed: hung")
+    emf = emf_lines(capsys.readouterr().out)
+    assert (emf["hung"]["Success"], emf["quick"]["Success"]) == (0, 1)
+
+
 def test_targets_are_checked_concurrently(http: Server, run: Callable[..., dict[str, Any]]) -> None:
     """Each request waits at a barrier for the other two: checked one after another, the barrier breaks
     (its timeout) and the server answers 500; checked concurrently, all three pass."""
@@ -708,6 +740,7 @@ def test_blueprint_variables_still_work(
         ('[{"name": "api", "url": "https://x.test", "method": "HEAD", "expected_text": "a"}]', "HEAD responses"),
         ('[{"name": "api", "url": "https://x.test", "headers_secret_arn": "arn:aws:s3:::b"}]', "headers_secret_arn"),
         ('[{"name": "api", "url": "https://x.test", "ca_bundle": "/nope/ca.pem"}]', "ca_bundle '/nope/ca.pem'"),
+        ('[{"name": "api", "url": "https://x.test", "headers": {"X-A": "1\\r\\nX-B: 2"}}]', "line break"),
         ('[{"name": "a", "url": "https://x.test"}, {"name": "a", "url": "https://y.test"}]', "duplicate target"),
     ],
 )
@@ -752,7 +785,23 @@ def test_relative_ca_bundle_resolves_against_the_package(
     assert Path(target.ca_bundle) == Path(module.__file__).resolve()
 
 
+def test_url_password_never_reaches_a_failure_reason(load_handler: Callable[[str], Any]) -> None:
+    """requests quotes the whole URL in some errors (here: a port out of range). Configuration rejects such a
+    URL up front; check() itself, given one anyway, still keeps the password out of the reason."""
+    module = load_handler("health_check")
+    url = "http://ops:hunter2pw@127.0.0.1:99999/"
+    with pytest.raises(common.ConfigError, match=r"target 'x': url 'http://ops:\*\*\*@127.0.0.1:99999/' has an"):
+        module.parse_target({"name": "x", "url": url}, "t")
+    cfg = module.Config(targets=(), namespace="ns", max_workers=1, connect_retries=0, max_body_bytes=1024)
+    result = module.check(module.Target(name="x", url=url), cfg)
+    assert result.ok is False
+    assert result.reason.startswith("request failed: InvalidURL") and "hunter2pw" not in result.reason
+    assert result.url == "http://ops:***@127.0.0.1:99999/"
+
+
 def test_url_password_is_redacted(load_handler: Callable[[str], Any]) -> None:
     module = load_handler("health_check")
     assert module.redact_url("https://ops:hunter2@status.test:8443/x?y=1") == "https://ops:***@status.test:8443/x?y=1"
     assert module.redact_url("https://status.test/") == "https://status.test/"
+    assert module.redact_url("https://token@status.test/") == "https://token@status.test/"  # no password part
+    assert module.redact_url("https://[::1]:8443/") == "https://[::1]:8443/"

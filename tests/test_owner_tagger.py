@@ -215,6 +215,8 @@ def test_unsuccessful_or_foreign_events_are_ignored_without_aws_calls(fn, load_e
         (lambda d: d["responseElements"].update(instancesSet={}), "no created resource ID"),
         (lambda d: d["responseElements"]["instancesSet"]["items"][0].update(instanceId="bogus"), "no created resource"),
         (lambda d: d.pop("userIdentity"), "no userIdentity"),
+        (lambda d: d.update(eventName=["RunInstances"]), "eventName=['RunInstances'] is not an EC2 create call"),
+        (lambda d: d.clear(), "eventSource=None eventName=None is not an EC2 create call"),
     ],
 )
 def test_unknown_shapes_are_ignored_with_a_clear_reason(fn, load_event, monkeypatch, mutate, reason):
@@ -283,6 +285,35 @@ def test_every_instance_of_a_multi_instance_launch_is_tagged(fn, load_event, ec2
     assert len(set(resources)) == 9
     assert sorted(result["tagged"]) == sorted(resources)
     assert all(tags_of(ec2, rid)["Owner"] == "alice" for rid in resources)
+
+
+@pytest.mark.parametrize(("batch_size", "calls"), [(None, [9]), (4, [4, 4, 1])])
+def test_create_tags_calls_are_batched(fn, load_event, ec2, monkeypatch, batch_size, calls):
+    """Nine resources (3 instances with a volume and an interface each) take one CreateTags call, not nine;
+    with a smaller batch size they are split into chunks of at most that size."""
+    module = fn()
+    if batch_size:
+        monkeypatch.setattr(module, "BATCH_SIZE", batch_size)
+    instances = launch(ec2, count=3)
+    event = bind(load_event("owner_tagger/run-instances-multi.json"), instances)
+    sizes: list[int] = []
+    opskit_common.client("ec2").meta.events.register(
+        "before-parameter-build.ec2.CreateTags", lambda params, **_: sizes.append(len(params["Resources"]))
+    )
+    result = module.handler(event, None)
+    assert sizes == calls
+    assert len(result["tagged"]) == 9
+
+
+def test_launch_items_without_a_valid_instance_id_are_reported_and_the_rest_tagged(fn, load_event, ec2, caplog):
+    [instance] = launch(ec2)
+    event = bind(load_event("owner_tagger/run-instances-iam-user.json"), [instance])
+    items = event["detail"]["responseElements"]["instancesSet"]["items"]
+    items.append({**copy.deepcopy(items[0]), "instanceId": None})
+    with caplog.at_level("WARNING"):
+        result = fn().handler(event, None)
+    assert sorted(result["tagged"]) == sorted([instance["InstanceId"], *attachments(instance)])
+    assert "1 of 2 instancesSet items carry no valid instance ID" in caplog.text
 
 
 def test_an_existing_owner_tag_is_kept_and_only_missing_tags_are_added(fn, load_event, ec2):

@@ -11,7 +11,9 @@ Configuration (environment, built once per container):
 Per target the function prints an EMF document (dimension Target; Success, LatencyMs, StatusCode and, for
 https, CertDaysRemaining) and logs one line with the reason of a failure. When any target failed it
 raises `PartialFailure` after all targets were checked, so the function's Errors metric still reflects
-a failed run. Values of headers read from `headers_secret_arn` never reach a log line or the result.
+a failed run. A target still running shortly before the invocation's own timeout is reported as timed out
+(metrics included) instead of being lost with the whole run. Values of headers read from
+`headers_secret_arn` never reach a log line or the result.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secre
 PARAMETER_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/.+$")
 HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 MAX_REDIRECTS = 10
+DEADLINE_RESERVE_SECONDS = 2.0
 TASK_ROOT = Path(__file__).resolve().parent
 
 
@@ -136,6 +139,10 @@ def parse_target(raw: Any, where: str) -> Target:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise _fail(where, f"url {redact_url(url)!r} must be an absolute http:// or https:// URL")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise _fail(where, f"url {redact_url(url)!r} has an invalid port") from None
 
     method = str(raw.get("method") or "GET").upper()
     if method not in METHODS:
@@ -147,6 +154,9 @@ def parse_target(raw: Any, where: str) -> Target:
     bad = [k for k in headers if not HEADER_NAME.match(k)]
     if bad:
         raise _fail(where, f"invalid header name(s) {bad}")
+    bad = [k for k, v in headers.items() if any(c in v for c in "\r\n\0")]
+    if bad:
+        raise _fail(where, f"header value(s) of {bad} contain a line break or NUL")
 
     body = raw.get("body")
     if body is not None and not isinstance(body, str):
@@ -331,9 +341,10 @@ class _DeadlineExceeded(Exception):
 def redact_url(url: str) -> str:
     """The URL without a password in its user-info part."""
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    netloc = f"{userinfo.partition(':')[0]}:***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
 
 
@@ -507,7 +518,8 @@ def check(target: Target, cfg: Config, secret: dict[str, str] | SecretHeadersErr
 
     if result.latency_ms is not None:
         _evaluate(target, result, text)
-    result.failures = [(c, redact(r, secret_headers.values())) for c, r in result.failures]
+    hidden = [*secret_headers.values(), urlsplit(target.url).password or ""]
+    result.failures = [(c, redact(r, hidden)) for c, r in result.failures]
     result.ok = not result.failures
     return result
 
@@ -580,26 +592,54 @@ def select_targets(event: Any, cfg: Config) -> tuple[Target, ...]:
     return tuple(t for t in cfg.targets if t.name in names)
 
 
-def run_checks(targets: tuple[Target, ...], cfg: Config) -> list[Result]:
-    """Check every target concurrently; report each as soon as it finishes; results in config order."""
+def run_checks(targets: tuple[Target, ...], cfg: Config, deadline: float | None = None) -> list[Result]:
+    """Check every target concurrently; report each as soon as it finishes; results in config order.
+
+    `deadline` (time.monotonic()) is when the run must stop waiting: targets still running then are reported
+    as timed out, so their metrics are written before Lambda ends the invocation (which would write none)."""
     secrets = load_secrets(targets)
     by_name: dict[str, Result] = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=min(cfg.max_workers, len(targets))) as pool:
-        futures = [
-            pool.submit(check, t, cfg, secrets.get(t.headers_secret_arn) if t.headers_secret_arn else None)
-            for t in targets
-        ]
-        for future in concurrent.futures.as_completed(futures):
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(cfg.max_workers, len(targets)))
+    futures = [
+        pool.submit(check, t, cfg, secrets.get(t.headers_secret_arn) if t.headers_secret_arn else None)
+        for t in targets
+    ]
+    wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+    try:
+        for future in concurrent.futures.as_completed(futures, timeout=wait):
             result = future.result()
             report(result, cfg)
             by_name[result.name] = result
+    except concurrent.futures.TimeoutError:
+        for target in targets:
+            if target.name not in by_name:
+                result = Result(name=target.name, url=redact_url(target.url))
+                result.failures.append(
+                    ("timeout", "check still running when the function had to report (raise the function timeout)")
+                )
+                report(result, cfg)
+                by_name[target.name] = result
+    finally:
+        # Never wait for a check that overran: its thread ends with its own socket timeouts.
+        pool.shutdown(wait=False, cancel_futures=True)
     return [by_name[t.name] for t in targets]
 
 
+def run_deadline(context: Any) -> float | None:
+    """When to stop waiting for checks: the invocation's remaining time minus a reserve for reporting
+    (2 s, or a fifth of a shorter remaining time). None outside Lambda (no context)."""
+    remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining_ms is None:
+        return None
+    remaining = remaining_ms() / 1000
+    return time.monotonic() + remaining - min(DEADLINE_RESERVE_SECONDS, remaining / 5)
+
+
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    deadline = run_deadline(context)
     cfg = config()
     targets = select_targets(event, cfg)
-    results = run_checks(targets, cfg)
+    results = run_checks(targets, cfg, deadline)
     failed = [r for r in results if not r.ok]
     outcome = {"results": [r.public() for r in results], "failed": len(failed)}
     LOG.info("health check run finished", extra={"checked": len(results), "failed": len(failed)})

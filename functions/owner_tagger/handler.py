@@ -317,16 +317,29 @@ def parse_event(event: Any) -> Creation | str:
     detail = common.require_mapping(detail, "event.detail")
 
     event_name = detail.get("eventName")
+    source = detail.get("eventSource")
     if detail.get("errorCode"):
         return f"{event_name} failed with {detail.get('errorCode')}: nothing was created"
-    if detail.get("eventSource") != EC2_EVENT_SOURCE or event_name not in SUPPORTED_EVENTS:
-        return f"{detail.get('eventSource')} {event_name} is not an EC2 create call this function tags"
+    if source != EC2_EVENT_SOURCE or not isinstance(event_name, str) or event_name not in SUPPORTED_EVENTS:
+        return (
+            f"eventSource={source!r} eventName={event_name!r} is not an EC2 create call this function tags"
+            f" ({', '.join(SUPPORTED_EVENTS)} from {EC2_EVENT_SOURCE})"
+        )
     response = detail.get("responseElements")
     if not isinstance(response, Mapping):
         return f"{event_name} has no responseElements: nothing to tag"
     resources, enis, groups = _created_ids(event_name, response)
     if not resources:
         return f"{event_name} responseElements has no created resource ID in the documented shape"
+    if event_name == "RunInstances":
+        listed = len(_items(response.get("instancesSet")))
+        if listed != len(resources):
+            LOG.warning(
+                "%d of %d instancesSet items carry no valid instance ID; tagging the others",
+                listed - len(resources),
+                listed,
+                extra={"instance_ids": resources, "event_id": detail.get("eventID")},
+            )
     identity = detail.get("userIdentity")
     if not isinstance(identity, Mapping) or not identity:
         return f"{event_name} has no userIdentity: cannot tell who created {', '.join(resources)}"

@@ -24,6 +24,14 @@ locals {
 }
 
 data "aws_iam_policy_document" "tagging" {
+  lifecycle {
+    # The function refuses to start with duplicate keys (ConfigError on every event); fail the plan instead.
+    precondition {
+      condition     = length(distinct(local.tag_keys)) == length(local.tag_keys)
+      error_message = "owner_tag_key, created_by_tag_key and created_at_tag_key must differ (empty disables the last two); got ${jsonencode(local.tag_keys)}."
+    }
+  }
+
   statement {
     sid       = "TagCreatedResources"
     actions   = ["ec2:CreateTags"]

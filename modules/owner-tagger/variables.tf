@@ -76,8 +76,8 @@ variable "owner_tag_key" {
   default     = "Owner"
 
   validation {
-    condition     = can(regex("^[\\p{L}\\p{N} +\\-=._:/@]{1,128}$", var.owner_tag_key)) && !startswith(lower(var.owner_tag_key), "aws:")
-    error_message = "owner_tag_key must be 1-128 letters, digits, spaces or + - = . _ : / @ and must not start with the reserved prefix aws:."
+    condition     = can(regex("^[\\p{L}\\p{N} +\\-=._:/@]{1,128}$", var.owner_tag_key)) && trimspace(var.owner_tag_key) == var.owner_tag_key && !startswith(lower(var.owner_tag_key), "aws:")
+    error_message = "owner_tag_key must be 1-128 letters, digits, spaces or + - = . _ : / @, without leading or trailing spaces, and must not start with the reserved prefix aws:."
   }
 }
 
@@ -87,8 +87,8 @@ variable "created_by_tag_key" {
   default     = "CreatedBy"
 
   validation {
-    condition     = var.created_by_tag_key == "" || (can(regex("^[\\p{L}\\p{N} +\\-=._:/@]{1,128}$", var.created_by_tag_key)) && !startswith(lower(var.created_by_tag_key), "aws:"))
-    error_message = "created_by_tag_key must be empty (disabled) or 1-128 letters, digits, spaces or + - = . _ : / @, not starting with aws:."
+    condition     = var.created_by_tag_key == "" || (can(regex("^[\\p{L}\\p{N} +\\-=._:/@]{1,128}$", var.created_by_tag_key)) && trimspace(var.created_by_tag_key) == var.created_by_tag_key && !startswith(lower(var.created_by_tag_key), "aws:"))
+    error_message = "created_by_tag_key must be empty (disabled) or 1-128 letters, digits, spaces or + - = . _ : / @, without leading or trailing spaces, not starting with aws:."
   }
 }
 
@@ -98,8 +98,8 @@ variable "created_at_tag_key" {
   default     = "CreatedAt"
 
   validation {
-    condition     = var.created_at_tag_key == "" || (can(regex("^[\\p{L}\\p{N} +\\-=._:/@]{1,128}$", var.created_at_tag_key)) && !startswith(lower(var.created_at_tag_key), "aws:"))
-    error_message = "created_at_tag_key must be empty (disabled) or 1-128 letters, digits, spaces or + - = . _ : / @, not starting with aws:."
+    condition     = var.created_at_tag_key == "" || (can(regex("^[\\p{L}\\p{N} +\\-=._:/@]{1,128}$", var.created_at_tag_key)) && trimspace(var.created_at_tag_key) == var.created_at_tag_key && !startswith(lower(var.created_at_tag_key), "aws:"))
+    error_message = "created_at_tag_key must be empty (disabled) or 1-128 letters, digits, spaces or + - = . _ : / @, without leading or trailing spaces, not starting with aws:."
   }
 }
 

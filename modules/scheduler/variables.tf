@@ -55,9 +55,12 @@ variable "schedules" {
 
   validation {
     condition = alltrue(flatten([
-      for s in var.schedules : [for d in s.skip_dates : can(regex("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", d))]
+      for s in var.schedules : [
+        for d in s.skip_dates :
+        can(regex("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", d)) && can(formatdate("YYYY-MM-DD", "${d}T00:00:00Z"))
+      ]
     ]))
-    error_message = "skip_dates must be calendar dates written YYYY-MM-DD, e.g. 2026-12-24."
+    error_message = "skip_dates must be calendar dates written YYYY-MM-DD, e.g. 2026-12-24 (2026-02-30 is rejected: the function would refuse every run of the schedule)."
   }
 
   validation {

@@ -5,12 +5,8 @@ reports what it could not tag."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import logging
-import os
-from collections.abc import Iterator
+import json
 from typing import Any
 
 import boto3
@@ -19,7 +15,7 @@ from moto import mock_aws
 from opskit_tools import eventpattern, tftemplate
 from opskit_tools.loader import load_event, load_handler
 from opskit_tools.paths import MODULES
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, collect_logs, environment
 
 ORDER = 20
 TITLE = "owner-tagger: every launched EC2 resource gets a correct, canonical Owner tag"
@@ -90,41 +86,9 @@ def _scale_out(ec2: Any, group: str, owner: str) -> dict[str, Any]:
     return ec2.describe_instances(InstanceIds=[member["InstanceId"]])["Reservations"][0]["Instances"][0]
 
 
-@contextlib.contextmanager
-def _quiet(captured: io.StringIO) -> Iterator[None]:
-    """Keep the handler's JSON log lines and EMF metric lines out of the report (the report shows one)."""
-    handler = logging.StreamHandler(captured)
-    handler.setFormatter(opskit_common._JsonFormatter())
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    try:
-        with contextlib.redirect_stdout(captured):
-            yield
-    finally:
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
-
-
 def run(report: Report) -> None:
-    saved = {k: os.environ.get(k) for k in ENV}
-    os.environ.update(ENV)
-    opskit_common.reset_clients()
-    botocore_logger = logging.getLogger("botocore")
-    botocore_level = botocore_logger.level
-    botocore_logger.setLevel(logging.WARNING)  # no "Found credentials" lines in the report
-    try:
-        with mock_aws():
-            _run(report)
-    finally:
-        botocore_logger.setLevel(botocore_level)
-        opskit_common.reset_clients()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with environment(ENV), mock_aws():
+        _run(report)
 
 
 def _run(report: Report) -> None:
@@ -166,27 +130,28 @@ def _run(report: Report) -> None:
     report.line(f"Rule pattern (event_names = {EVENT_NAMES}): successful EC2 create calls without errorCode.")
     rows = []
     outcomes: dict[str, Any] = {}
-    captured = io.StringIO()
-    for label, event in deliveries:
-        delivered = eventpattern.matches(pattern, event)
-        if not delivered:
-            outcomes[label] = "not delivered"
-            rows.append([label, "no", "-", "-", "-", "-"])
-            continue
-        try:
-            with _quiet(captured):
+    with collect_logs(handler.LOG.name) as records:
+        for label, event in deliveries:
+            delivered = eventpattern.matches(pattern, event)
+            if not delivered:
+                outcomes[label] = "not delivered"
+                rows.append([label, "no", "-", "-", "-", "-"])
+                continue
+            try:
                 result = handler.handler(event, None)
-            outcome = "ok"
-        except opskit_common.PartialFailure as exc:
-            result = exc.result
-            outcome = f"PartialFailure: {exc}"
-        outcomes[label] = (result, outcome)
-        failed = ", ".join(f"{f['id']} {f['error']}" for f in result["failed"]) or "-"
-        rows.append([label, "yes", result["owner"], len(result["tagged"]), len(result["skipped"]), failed])
+                outcome = "ok"
+            except opskit_common.PartialFailure as exc:
+                result = exc.result
+                outcome = f"PartialFailure: {exc}"
+            outcomes[label] = (result, outcome)
+            failed = ", ".join(f"{f['id']} {f['error']}" for f in result["failed"]) or "-"
+            rows.append([label, "yes", result["owner"], len(result["tagged"]), len(result["skipped"]), failed])
     report.table(["event", "delivered", "owner", "tagged", "kept", "failed"], rows)
-    summary = next(line for line in captured.getvalue().splitlines() if '"message": "tagged' in line)
-    report.line("One of the function's JSON log lines (Lambda keeps the extra fields):")
-    report.line(summary if len(summary) <= 300 else summary[:297] + "...")
+    summary = next(r for r in records if r.getMessage().startswith("tagged"))
+    fields = {k: getattr(summary, k) for k in ("event_name", "owner", "tagged", "skipped", "failed")}
+    line = json.dumps({"level": summary.levelname, "message": summary.getMessage(), **fields})
+    report.line("One of the function's log records with its extra fields (Lambda writes them as JSON):")
+    report.line(line if len(line) <= 300 else line[:297] + "...")
 
     report.heading("owner-tagger: tags now on the resources")
     resources = [
@@ -232,8 +197,7 @@ def _run(report: Report) -> None:
         gone_outcome.startswith("PartialFailure") and data_volume in gone_outcome,
         f"a resource that is already gone is reported, not swallowed ({gone_outcome})",
     )
-    with _quiet(io.StringIO()):
-        rerun = handler.handler(deliveries[0][1], None)
+    rerun = handler.handler(deliveries[0][1], None)
     report.check(
         rerun["tagged"] == [] and len(rerun["skipped"]) == len(alice_ids),
         "a redelivered event changes nothing (every resource already carries its tags)",
