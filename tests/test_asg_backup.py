@@ -395,6 +395,26 @@ def test_success_with_a_checksum_mismatch_is_a_failure(
     assert message["reason"].startswith("sha256 mismatch")
 
 
+def test_success_that_cannot_be_confirmed_is_a_failure_not_a_retry(
+    world: World, handler: Any, load_event: Callable[[str], Any]
+) -> None:
+    """HeadObject denied (403, e.g. a bucket policy or a missing s3:ListBucket): reported and completed, not
+    raised. Raising would retry into the same denial while the instance waits for the heartbeat to end."""
+    command_id = start_backup(handler, load_event)
+    fake_operation(
+        world.s3, "HeadObject", lambda _: {"Error": {"Code": "403", "Message": "Forbidden"}, "status": 403}
+    )
+    world.stub.add_response("complete_lifecycle_action", {}, complete_params("ABANDON"))
+
+    result = handler.handler(status_event(load_event, "Success", command_id), None)
+
+    world.stub.assert_no_pending_responses()
+    assert result["decision"] == "backup_failed"
+    (message,) = world.messages()
+    assert message["outcome"] == "BackupFailed"
+    assert message["reason"].startswith(f"Run Command reported Success but s3://{BUCKET}/{KEY} cannot be confirmed")
+
+
 @pytest.mark.parametrize("status", ["Failed", "TimedOut", "Cancelled"])
 def test_failed_command_completes_with_the_failure_result_and_publishes_its_output(
     world: World, handler: Any, load_event: Callable[[str], Any], capsys: pytest.CaptureFixture[str], status: str
@@ -451,6 +471,31 @@ def test_second_delivery_after_completion_is_done_not_raised(
     assert second["decision"] == "already_completed"
     assert len(world.messages()) == 1  # one notification, one metric
     assert len(emf_lines(capsys.readouterr().out)) == 1
+
+
+def test_unmanaged_instance_whose_hook_already_ended_is_done_not_raised(
+    world: World, handler: Any, load_event: Callable[[str], Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    world.instance_information = []
+    world.stub.add_client_error(
+        "complete_lifecycle_action",
+        service_error_code="ValidationError",
+        service_message=f"No active Lifecycle Action found with instance ID {INSTANCE}",
+        http_status_code=400,
+        expected_params=complete_params("CONTINUE"),
+    )
+
+    result = handler.handler(load_event("asg_backup/lifecycle-terminate.json"), None)
+
+    world.stub.assert_no_pending_responses()
+    assert result == {
+        "decision": "already_completed",
+        "instance_id": INSTANCE,
+        "command_id": None,
+        "outcome": "NotManaged",
+    }
+    assert world.messages() == []
+    assert emf_lines(capsys.readouterr().out) == []
 
 
 def test_other_validation_errors_are_raised(world: World, handler: Any, load_event: Callable[[str], Any]) -> None:
@@ -562,6 +607,8 @@ def test_non_object_event_is_rejected(no_aws: None, handler: Any) -> None:
         ("UNMANAGED_RESULT", "RETRY", "UNMANAGED_RESULT='RETRY' must be CONTINUE or ABANDON"),
         ("BACKUP_PATHS", '["var/log"]', "BACKUP_PATHS must be"),
         ("BACKUP_PATHS", '["/var/log /etc"]', "BACKUP_PATHS must be"),
+        ("BACKUP_PATHS", '["/var/log/../../etc"]', "BACKUP_PATHS must be"),
+        ("BACKUP_PATHS", "[]", "BACKUP_PATHS must be"),
         ("COMMAND_TIMEOUT_SECONDS", "9000", "at most 7200"),
         ("PREFIX", "a b", "PREFIX="),
     ],

@@ -803,5 +803,5 @@ def test_url_password_is_redacted(load_handler: Callable[[str], Any]) -> None:
     module = load_handler("health_check")
     assert module.redact_url("https://ops:hunter2@status.test:8443/x?y=1") == "https://ops:***@status.test:8443/x?y=1"
     assert module.redact_url("https://status.test/") == "https://status.test/"
-    assert module.redact_url("https://token@status.test/") == "https://token@status.test/"  # no password part
+    assert module.redact_url("https://t0ken@status.test/") == "https://***@status.test/"  # a token as user name
     assert module.redact_url("https://[::1]:8443/") == "https://[::1]:8443/"

@@ -181,6 +181,8 @@ def test_values_are_sanitised_to_tag_characters_and_length(fn):
     module = fn()
     assert module.sanitise("Bob's laptop\t(dev)#1") == "Bob_s laptop _dev__1"
     assert module.sanitise("żaneta.ünal@example.com") == "żaneta.ünal@example.com"
+    assert module.sanitise("Jose\u0301 Pe\u0301rez") == "Jos\u00e9 P\u00e9rez"  # decomposed accents are kept
+    assert module.sanitise("deploy 🚀 bot") == "deploy _ bot"
     assert len(module.sanitise("x" * 300)) == 256
     arn = "arn:aws:sts::123456789012:assumed-role/" + "path-segment/" * 20 + "Role/session-of-heidi"
     cut = module.sanitise_arn(arn)

@@ -3,6 +3,13 @@ linted with statelint and executed by moto's Step Functions interpreter against 
 
 Waits are rendered as 0 s and poll bounds as 2, so each execution finishes in well under a second.
 Failure injection patches moto's EC2 instance model (the state machine's aws-sdk calls go through it).
+
+Two adjustments to moto's interpreter, both in the `aws` fixture:
+- moto names a failed aws-sdk EC2 call `ec2.ec2Exception`; Step Functions names it `Ec2.Ec2Exception` (EC2 has
+  no modelled exceptions, so every EC2 error code, throttling included, arrives under that one name with EC2's
+  message in the cause). The fixture teaches moto AWS's spelling so the Retry/Catch rules are exercised as
+  deployed.
+- moto really sleeps for Retry intervals; the fixture records the requested intervals instead of sleeping.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ import pytest
 from moto import mock_aws
 from moto.ec2.exceptions import EC2ClientError
 from moto.ec2.models.instances import Instance
+from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service_aws_sdk
 from opskit_tools import eventpattern, tftemplate
 from statelint.config import Config as LintConfig
 from statelint.linter import Linter
@@ -103,7 +112,12 @@ def test_alarm_pattern_matches_only_watched_alarms_entering_alarm(load_event: Ca
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    retry_sleeps: list[float] = []
+    with (
+        mock_aws(config={"stepfunctions": {"execute_state_machine": True}}),
+        mock.patch.dict(state_task_service_aws_sdk._SERVICE_ERROR_NAMES, {"ec2": "Ec2"}),
+        mock.patch.object(retrier_decl, "time", mock.Mock(sleep=retry_sleeps.append)),
+    ):
         opskit_common.reset_clients()
         clients = {name: opskit_common.client(name) for name in ("ec2", "dynamodb", "sns", "sqs", "stepfunctions")}
         clients["dynamodb"].create_table(
@@ -121,7 +135,7 @@ def aws() -> Iterator[dict[str, Any]]:
             TopicArn=topic, Protocol="sqs", Endpoint=queue_arn, Attributes={"RawMessageDelivery": "true"}
         )
         instance = clients["ec2"].run_instances(ImageId=AMI, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-        yield {**clients, "topic": topic, "queue": queue, "instance": instance}
+        yield {**clients, "topic": topic, "queue": queue, "instance": instance, "retry_sleeps": retry_sleeps}
 
 
 def execute(aws: dict[str, Any], name: str = "run-1", **render_overrides: Any) -> dict[str, Any]:

@@ -4,6 +4,8 @@ and these tests read), the fixture events, and the plan-time validations of its 
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +144,67 @@ def test_timezone_validation_accepts_every_iana_area_location_and_rejects_typos(
 )
 def test_skip_date_validation(date: str, ok: bool) -> None:
     assert bool(re.fullmatch(_validation_regexes()["skip_dates"], date)) is ok
+
+
+# --- the same validations evaluated by Terraform itself (RE2 regexes, formatdate), when a binary is at hand --
+
+
+def _terraform() -> str | None:
+    return shutil.which("terraform", path=str(MODULE.parents[1] / ".venv" / "bin")) or shutil.which("terraform")
+
+
+def _terraform_verdicts(first_word: str, attributes: str, values: list[str], tmp_path: Path) -> list[bool]:
+    """Evaluate the `schedules` validation whose message starts with `first_word` with `terraform console`
+    (no providers needed) for each value x, with var.schedules = {a = {<attributes>}}."""
+    terraform = _terraform()
+    if terraform is None:
+        pytest.skip("no terraform binary on PATH or in .venv/bin")
+    text = (MODULE / "variables.tf").read_text(encoding="utf-8")
+    (condition,) = [
+        c
+        for c, message in re.findall(r'condition\s*=\s*(.*?)\n\s*error_message\s*=\s*"([^"]*)', text, re.S)
+        if message.split()[0] == first_word
+    ]
+    expression = condition.replace("var.schedules", f"{{ a = {{ {attributes} }} }}")
+    listing = ", ".join(f'"{v}"' for v in values)
+    query = " ".join(f"[for x in [{listing}] : {expression}]".split())
+    out = subprocess.run(
+        [terraform, "console"], input=query + "\n", cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    verdicts = re.findall(r"\b(true|false)\b", out.stdout)
+    assert len(verdicts) == len(values), out.stdout
+    return [v == "true" for v in verdicts]
+
+
+SKIP_DATES = {
+    "2026-12-24": True,
+    "2024-02-29": True,
+    "2026-02-29": False,  # not a leap year
+    "2026-02-30": False,
+    "2026-04-31": False,
+    "2026-1-5": False,
+    "24.12.2026": False,
+}
+EXPRESSIONS = {"cron(0 7 ? * MON-FRI *)": True, "rate(5 minutes)": True, "cron(0 7 * * *)": False, "0 7 * * 1-5": False}
+ZONES = {"Europe/Berlin": True, "UTC": True, "America/Argentina/Buenos_Aires": True, "Berlin": False, "UTC+1": False}
+
+
+@pytest.mark.parametrize(
+    ("first_word", "attributes", "cases"),
+    [
+        ("skip_dates", "skip_dates = [x]", SKIP_DATES),
+        ("start/stop", "start = x, stop = null", EXPRESSIONS),
+        ("timezone", "timezone = x", ZONES),
+    ],
+    ids=["skip_dates", "expressions", "timezone"],
+)
+def test_terraform_evaluates_the_validations_as_intended(
+    first_word: str, attributes: str, cases: dict[str, bool], tmp_path: Path
+) -> None:
+    """The regexes above run in Python; this runs the real conditions (RE2, and formatdate's calendar check
+    that turns away 2026-02-30, which the handler would otherwise refuse on every run)."""
+    assert _terraform_verdicts(first_word, attributes, list(cases), tmp_path) == list(cases.values())
 
 
 # --- IAM: what the handler calls is what the module grants, and no more than tagged resources ------

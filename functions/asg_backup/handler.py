@@ -75,9 +75,10 @@ class Config:
         if not _PREFIX.match(prefix):
             raise common.ConfigError(f"PREFIX={prefix!r} must be path segments of letters, digits, '.', '_', '-'")
         paths = common.env_json(env, "BACKUP_PATHS", ["/var/log"])
-        if not isinstance(paths, list) or not paths or not all(isinstance(p, str) and _PATH.match(p) for p in paths):
+        if not isinstance(paths, list) or not paths or not all(_valid_path(p) for p in paths):
             raise common.ConfigError(
-                "BACKUP_PATHS must be a non-empty JSON list of absolute paths without spaces or glob characters"
+                "BACKUP_PATHS must be a non-empty JSON list of absolute paths of letters, digits and . _ @ + / - "
+                f"(no spaces, globs or '..'), got {paths!r}"
             )
         results = {}
         for name in ("UNMANAGED_RESULT", "FAILURE_RESULT"):
@@ -100,6 +101,10 @@ class Config:
             command_timeout_seconds=timeout,
             kms_key_id=env.get("SSE_KMS_KEY_ID", "").strip(),
         )
+
+
+def _valid_path(path: Any) -> bool:
+    return isinstance(path, str) and bool(_PATH.match(path)) and ".." not in path
 
 
 @functools.cache
@@ -371,8 +376,15 @@ def _verify_object(bucket: str, key: str, output: dict[str, str], report: dict[s
     try:
         head = common.client("s3").head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
-        if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+        code = _error_code(exc)
+        if code in ("404", "NoSuchKey", "NotFound"):
             return f"Run Command reported Success but s3://{bucket}/{key} does not exist"
+        if code in ("403", "AccessDenied", "Forbidden"):
+            # Not transient: retrying would only hold the instance until the heartbeat ends.
+            return (
+                f"Run Command reported Success but s3://{bucket}/{key} cannot be confirmed: HeadObject was denied "
+                "(the object is missing, or the function may not read it)"
+            )
         raise
     sha256 = (head.get("Metadata") or {}).get("sha256")
     report.update(bytes=head.get("ContentLength"), sha256=sha256, version_id=head.get("VersionId"))

@@ -339,13 +339,19 @@ class _DeadlineExceeded(Exception):
 
 
 def redact_url(url: str) -> str:
-    """The URL without a password in its user-info part."""
+    """The URL without the credential in its user-info part: user:password → user:***, a lone token → ***."""
     parts = urlsplit(url)
     userinfo, at, host = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
+    if not at:
         return url
-    netloc = f"{userinfo.partition(':')[0]}:***@{host}"
+    user, colon, _ = userinfo.partition(":")
+    netloc = f"{user}:***@{host}" if colon else f"***@{host}"
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _url_credential(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.password if parts.password is not None else parts.username or ""
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -518,7 +524,7 @@ def check(target: Target, cfg: Config, secret: dict[str, str] | SecretHeadersErr
 
     if result.latency_ms is not None:
         _evaluate(target, result, text)
-    hidden = [*secret_headers.values(), urlsplit(target.url).password or ""]
+    hidden = [*secret_headers.values(), _url_credential(target.url)]
     result.failures = [(c, redact(r, hidden)) for c, r in result.failures]
     result.ok = not result.failures
     return result

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,9 +112,11 @@ class Caller:
 
 def sanitise(value: str, limit: int = MAX_TAG_VALUE) -> str:
     """Map `value` onto the characters tag values allow (letters, digits, spaces, + - = . _ : / @) and cut
-    it to `limit` characters. Other characters become `_`, other whitespace a space."""
+    it to `limit` characters. Other characters become `_`, other whitespace a space. Decomposed accents
+    (e + combining acute) are composed first, so `José` stays `José` whatever form the identity provider sent."""
     cleaned = "".join(
-        c if (c.isalnum() or c == " " or c in TAG_PUNCTUATION) else (" " if c.isspace() else "_") for c in value
+        c if (c.isalnum() or c == " " or c in TAG_PUNCTUATION) else (" " if c.isspace() else "_")
+        for c in unicodedata.normalize("NFC", value)
     ).strip()
     return cleaned[:limit]
 

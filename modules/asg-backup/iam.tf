@@ -54,6 +54,14 @@ data "aws_iam_policy_document" "function" {
     actions   = ["s3:GetObject"] # HeadObject
     resources = [local.prefix_arn]
   }
+
+  # Without s3:ListBucket, HeadObject of a missing key answers 403 instead of 404. HeadObject sends no
+  # s3:prefix, so a prefix condition here would deny it: the grant is on the bucket, read-only.
+  statement {
+    sid       = "TellMissingBackupsFromDenied"
+    actions   = ["s3:ListBucket"]
+    resources = [local.bucket_arn]
+  }
 }
 
 # The instances: write backups under the prefix, nothing else (no Auto Scaling, no SNS, no read or delete).
