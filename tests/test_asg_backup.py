@@ -7,7 +7,9 @@ queue so the published messages can be read back). moto has no `ssm:DescribeInst
     that client still goes to moto) that records the exact request;
   * CompleteLifecycleAction goes through botocore's Stubber on the autoscaling client, which asserts the exact
     parameters sent (and that nothing else is called on that client).
-moto's send_command always "succeeds"; the failure paths are driven by the status-change fixtures.
+moto's send_command always "succeeds"; the failure paths are driven by the status-change fixtures. The same
+narrow hook serves the answers moto cannot give: a SendCommand error, a HeadObject 403, and ListCommands in two
+pages (moto does not paginate it).
 """
 
 from __future__ import annotations
@@ -268,6 +270,30 @@ def test_redelivered_lifecycle_event_sends_one_command(
     assert len(world.ssm.list_commands(InstanceId=INSTANCE)["Commands"]) == 1
 
 
+def test_redelivery_is_recognised_on_a_later_page_of_commands(
+    world: World, handler: Any, load_event: Callable[[str], Any]
+) -> None:
+    """moto does not paginate ListCommands: two pages are served locally, the matching command on the second."""
+    earlier = {"CommandId": "11111111-2222-3333-4444-555555555555", "DocumentName": DOCUMENT, "Parameters": {}}
+    match = {
+        "CommandId": "e8d3c0e4-71f7-4491-898f-c9b35bee5f3b",
+        "DocumentName": DOCUMENT,
+        "Parameters": {"LifecycleActionToken": [TOKEN]},
+    }
+    # `calls` holds the API parameters of each ListCommands call, recorded before the answer is chosen.
+    calls = fake_operation(
+        world.ssm,
+        "ListCommands",
+        lambda _: {"Commands": [match]} if calls[-1].get("NextToken") else {"Commands": [earlier], "NextToken": "p2"},
+    )
+
+    result = handler.handler(load_event("asg_backup/lifecycle-terminate.json"), None)
+
+    assert result == {"decision": "duplicate", "instance_id": INSTANCE, "command_id": match["CommandId"]}
+    assert calls == [{"InstanceId": INSTANCE}, {"InstanceId": INSTANCE, "NextToken": "p2"}]
+    assert world.describe_calls == []
+
+
 @pytest.mark.parametrize(
     ("info", "unmanaged_result", "reason"),
     [
@@ -401,9 +427,7 @@ def test_success_that_cannot_be_confirmed_is_a_failure_not_a_retry(
     """HeadObject denied (403, e.g. a bucket policy or a missing s3:ListBucket): reported and completed, not
     raised. Raising would retry into the same denial while the instance waits for the heartbeat to end."""
     command_id = start_backup(handler, load_event)
-    fake_operation(
-        world.s3, "HeadObject", lambda _: {"Error": {"Code": "403", "Message": "Forbidden"}, "status": 403}
-    )
+    fake_operation(world.s3, "HeadObject", lambda _: {"Error": {"Code": "403", "Message": "Forbidden"}, "status": 403})
     world.stub.add_response("complete_lifecycle_action", {}, complete_params("ABANDON"))
 
     result = handler.handler(status_event(load_event, "Success", command_id), None)
@@ -611,6 +635,10 @@ def test_non_object_event_is_rejected(no_aws: None, handler: Any) -> None:
         ("BACKUP_PATHS", "[]", "BACKUP_PATHS must be"),
         ("COMMAND_TIMEOUT_SECONDS", "9000", "at most 7200"),
         ("PREFIX", "a b", "PREFIX="),
+        ("BUCKET", "My_Bucket", "BUCKET='My_Bucket' is not an S3 bucket name"),
+        ("TOPIC_ARN", "opskit-asg-backup-results", "TOPIC_ARN='opskit-asg-backup-results' is not an SNS topic ARN"),
+        ("HOOK_NAME", "my hook", "HOOK_NAME='my hook' is not a lifecycle hook name"),
+        ("SSE_KMS_KEY_ID", "key id with spaces", "SSE_KMS_KEY_ID='key id with spaces' is not a KMS key"),
     ],
 )
 def test_bad_configuration_is_named(
@@ -629,6 +657,22 @@ def test_object_keys_are_unique_per_instance_and_time_and_key_safe(handler: Any)
     assert handler.object_key("backups", "web asg:blue", INSTANCE, when) == (
         f"backups/web-asg-blue/{INSTANCE}/20261123T043107Z.tar.gz"
     )
+    keys = {
+        handler.object_key("backups", "wéb-äsg", INSTANCE, when),
+        handler.object_key("backups", "wéb-äsg", INSTANCE, when.replace(second=8)),
+        handler.object_key("backups", "wéb-äsg", "i-0fedcba9876543210", when),
+    }
+    assert len(keys) == 3
+    declared = yaml.safe_load((MODULE / "backup-document.yaml").read_text())["parameters"]["ObjectKey"]
+    for key in keys:
+        assert key.isascii() and re.fullmatch(declared["allowedPattern"], key), key
+
+
+def test_the_key_timestamp_is_utc_whatever_the_event_offset(handler: Any, load_event: Callable[[str], Any]) -> None:
+    event = load_event("asg_backup/lifecycle-terminate.json")
+    event["time"] = "2026-11-23T06:31:07+02:00"
+    action = handler.parse_lifecycle(event)
+    assert handler.object_key("p", action.group, action.instance_id, action.time).endswith("/20261123T043107Z.tar.gz")
 
 
 def test_terraform_and_handler_agree_on_the_delivery_allowance(handler: Any) -> None:

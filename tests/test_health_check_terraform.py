@@ -97,7 +97,9 @@ def test_schedule_alarm_and_retry_settings() -> None:
     assert function["create_dlq"] is False
     assert function["event_rules"]["schedule"]["schedule_expression"] == "${var.schedule_expression}"
     assert unquote(variable("schedule_expression")["default"]) == "rate(5 minutes)"
-    assert set(function["environment"]) == {"TARGETS", "METRIC_NAMESPACE", "CONNECT_RETRIES", "MAX_WORKERS"}
+    locals_ = {k: v for entry in main["locals"] for k, v in entry.items()}
+    assert function["environment"] == "${local.environment}"
+    assert set(locals_["environment"]) == {"TARGETS", "METRIC_NAMESPACE", "CONNECT_RETRIES", "MAX_WORKERS"}
 
     alarm = block(main, "resource", "aws_cloudwatch_metric_alarm", "target")
     assert alarm["for_each"] == "${var.targets}"
@@ -107,6 +109,22 @@ def test_schedule_alarm_and_retry_settings() -> None:
     assert alarm["evaluation_periods"] == "${var.alarm_evaluation_periods}"
     assert (variable("alarm_datapoints_to_alarm")["default"], variable("alarm_evaluation_periods")["default"]) == (2, 3)
     assert unquote(alarm["comparison_operator"]) == "LessThanThreshold" and alarm["threshold"] == 1
+
+
+def test_errors_alarm_email_subscriptions_and_vpc_are_wired() -> None:
+    """The blueprint's alarm on the function's Errors metric (created by lambda-function when create_alarms is
+    set), the e-mail subscriptions from alarm_emails on the same topic, and vpc_config passed through."""
+    main = load("main.tf")
+    function = block(main, "module", "function")
+    assert function["create_alarms"] == "${var.create_function_alarms}"
+    assert variable("create_function_alarms")["default"] is True
+    assert function["alarm_topic_arn"] == "${local.topic_arn}"
+    subscription = block(main, "resource", "aws_sns_topic_subscription", "email")
+    assert subscription["for_each"] == "${toset(var.alarm_emails)}"
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "${each.value}")
+    assert subscription["topic_arn"] == "${local.topic_arn}"
+    assert function["vpc_config"] == "${var.vpc_config}"
+    assert variable("vpc_config")["default"] is None
 
 
 def test_alarm_watches_what_the_handler_emits(load_handler: Callable[[str], Any], capsys: Any) -> None:
@@ -168,7 +186,7 @@ def _evaluate(tmp_path: Path, tfvars: str, expressions: list[str]) -> list[Any]:
     (tmp_path / "terraform.tfvars").write_text(tfvars, encoding="utf-8")
     env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
     completed = subprocess.run(
-        [binary, "console"],
+        [binary, "console", "-no-color"],
         input=f"jsonencode([{', '.join(expressions)}])\n",
         capture_output=True,
         text=True,
@@ -176,7 +194,8 @@ def _evaluate(tmp_path: Path, tfvars: str, expressions: list[str]) -> list[Any]:
         env=env,
         timeout=60,
     )
-    assert completed.returncode == 0, completed.stderr
+    # console reports an invalid variable on stderr but may still exit 0 (and print the value regardless)
+    assert completed.returncode == 0 and "Error:" not in completed.stderr, completed.stderr
     return json.loads(json.loads(completed.stdout.strip().splitlines()[-1]))
 
 
@@ -200,15 +219,32 @@ targets = {
   }
   blog = { url = "http://blog.example.com/", follow_redirects = false, expected_status = [301] }
   wiki = { url = "https://wiki.corp.internal/", ca_bundle = "handler.py" }
+  partner = {
+    url                = "https://partner.example.com/"
+    headers_secret_arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/opskit/partner"
+  }
 }
 schedule_expression = "rate(2 minutes)"
 connect_retries     = 2
+kms_key_arn         = "arn:aws:kms:eu-central-1:123456789012:key/1111aaaa-2222-bbbb-3333-cccc4444dddd"
+headers_secret_kms_key_arns = ["arn:aws:kms:eu-central-1:123456789012:key/5555eeee-6666-ffff-7777-000088889999"]
 """
 
 
 def test_rendered_targets_parse_to_the_configured_values(tmp_path: Path, load_handler: Callable[[str], Any]) -> None:
-    targets_json, timeout, period, secret_arns = _evaluate(
-        tmp_path, TFVARS, ["local.targets_json", "local.function_timeout", "local.alarm_period", "local.secretsmanager"]
+    targets_json, timeout, period, secret_arns, parameter_arns, keys, environment, size = _evaluate(
+        tmp_path,
+        TFVARS,
+        [
+            "local.targets_json",
+            "local.function_timeout",
+            "local.alarm_period",
+            "local.secretsmanager",
+            "local.ssm_parameters",
+            "local.secret_keys",
+            "local.environment",
+            "local.environment_size",
+        ],
     )
     raw = json.loads(targets_json)
     assert {
@@ -217,7 +253,7 @@ def test_rendered_targets_parse_to_the_configured_values(tmp_path: Path, load_ha
         "expected_status": [301],
         "follow_redirects": False,
     } in raw
-    assert len(targets_json) < 700  # nulls and defaults are left out
+    assert len(targets_json) < 800  # nulls and defaults are left out
     handler = load_handler("health_check")
     targets = {t.name: t for t in handler.Config.from_env({"TARGETS": targets_json}).targets}
     assert targets["shop"].expected_text == 'Grüße "ok"'
@@ -229,6 +265,47 @@ def test_rendered_targets_parse_to_the_configured_values(tmp_path: Path, load_ha
     assert dict(api.headers) == {"Content-Type": "application/json"}
     assert targets["blog"].follow_redirects is False
     assert Path(targets["wiki"].ca_bundle).name == "handler.py"
-    assert timeout == 10 * (2 + 2) + 15  # slowest target x (retries + 2), one round of threads, + margin
+    assert timeout == 10 * (2 + 3) + 15  # slowest target x (retries + 3), one round of threads, + margin
     assert period == 120
+    # IAM reads exactly the configured ARNs, each with its service's action, and decrypts with exactly these keys
     assert secret_arns == ["arn:aws:secretsmanager:eu-central-1:123456789012:secret:api-AbCdEf"]
+    assert parameter_arns == ["arn:aws:ssm:eu-central-1:123456789012:parameter/opskit/partner"]
+    assert sorted(keys) == [
+        "arn:aws:kms:eu-central-1:123456789012:key/1111aaaa-2222-bbbb-3333-cccc4444dddd",
+        "arn:aws:kms:eu-central-1:123456789012:key/5555eeee-6666-ffff-7777-000088889999",
+    ]
+    assert environment["TARGETS"] == targets_json
+    assert environment["CONNECT_RETRIES"] == "2"
+    assert size == sum(len(k) + len(v) for k, v in environment.items())  # what the 4 KB precondition checks
+
+
+SECRET_WITHOUT_SUFFIX = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:api"
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ('{ url = "https://x.test/", headers = { X-A = "1\\r\\nX-B: 2" } }', "must not contain line breaks"),
+        ('{ url = "https://x.test/", min_cert_days = 7.5 }', "whole number of days"),
+        ('{ url = "http://x.test/", min_cert_days = 7 }', "min_cert_days must be a whole"),
+        (f'{{ url = "https://x.test/", headers_secret_arn = "{SECRET_WITHOUT_SUFFIX}" }}', "full Secrets Manager"),
+    ],
+)
+def test_plan_time_validation_of_targets(tmp_path: Path, target: str, message: str) -> None:
+    with pytest.raises(AssertionError, match=message):
+        _evaluate(tmp_path, f"targets = {{ t = {target} }}\n", ["local.targets_json"])
+
+
+@pytest.mark.parametrize(
+    ("setting", "expression", "message"),
+    [
+        # MAX_WORKERS="2.5" would fail every run of the function
+        ("max_concurrency = 2.5", "local.environment", "max_concurrency must be a whole number"),
+        ("timeout = 30.5", "local.function_timeout", "timeout must be a whole number"),
+        ("vpc_config = { subnet_ids = [], security_group_ids = [] }", "var.vpc_config", "vpc_config needs at least"),
+    ],
+)
+def test_plan_time_validation_of_settings(tmp_path: Path, setting: str, expression: str, message: str) -> None:
+    tfvars = f'targets = {{ t = {{ url = "https://x.test/" }} }}\n{setting}\n'
+    with pytest.raises(AssertionError, match=message):
+        _evaluate(tmp_path, tfvars, [expression])

@@ -14,9 +14,11 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import hcl2
 import opskit_common
 import pytest
 from moto import mock_aws
+from opskit_tools.paths import MODULES
 
 REGION = "eu-central-1"
 AMI = "ami-12c6146b"  # one of moto's built-in images
@@ -487,3 +489,25 @@ def test_other_create_calls_tag_the_resource_they_returned(fn, load_event, ec2, 
     tags = tags_of(ec2, resource_id)
     assert tags["Owner"] == "bob"
     assert tags["CreatedAt"] == event["detail"]["eventTime"]
+
+
+def test_the_iam_policy_grants_exactly_the_calls_the_handler_makes(fn, load_event, ec2):
+    """Every API call of a scale-out (the path that calls the most APIs) is granted in iam.tf, and iam.tf
+    grants nothing the handler does not call."""
+    called: set[str] = set()
+
+    def record(model: Any, **_: Any) -> None:
+        called.add(f"{model.service_model.endpoint_prefix}:{model.name}")
+
+    for service in ("ec2", "autoscaling"):
+        opskit_common.client(service).meta.events.register("before-call", record)
+    instance = scale_out(ec2, "iam-check", {"Owner": "team-iam"})
+    fn().handler(asg_event(load_event, instance, "iam-check"), None)
+
+    with (MODULES / "owner-tagger" / "iam.tf").open(encoding="utf-8") as handle:
+        document = hcl2.load(handle)["data"][0]['"aws_iam_policy_document"']['"tagging"']
+    statements = document["statement"] + [d['"statement"']["content"][0] for d in document.get("dynamic", [])]
+    granted = {action.strip('"') for s in statements for action in s["actions"]}
+    assert (
+        called == granted == {"ec2:DescribeInstances", "ec2:DescribeTags", "ec2:CreateTags", "autoscaling:DescribeTags"}
+    )

@@ -205,6 +205,20 @@ def test_spot_instance_is_refused(aws: dict[str, Any], load_handler: Callable[[s
     assert _refusal(aws, load_handler, iid)["reason"].startswith("spot instance")
 
 
+def test_refusal_is_logged_with_its_reason_and_the_alarm(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], caplog: pytest.LogCaptureFixture
+) -> None:
+    iid = run_instance(aws["ec2"], InstanceMarketOptions={"MarketType": "spot"})
+    with caplog.at_level("INFO"):
+        result = _refusal(aws, load_handler, iid)
+    (record,) = [r for r in caplog.records if getattr(r, "decision", None)]
+    assert record.decision == "skipped"
+    assert record.reason == result["reason"]
+    assert record.instance_id == iid
+    assert record.alarm_name == "opskit-restart-web-1-cpu"
+    assert record.delivered_as == "eventbridge"
+
+
 def test_instance_store_root_is_refused(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
     """moto always reports an EBS root, so DescribeInstances is wrapped to report instance-store."""
     iid = run_instance(aws["ec2"])
@@ -329,6 +343,22 @@ def test_cap_refuses_after_max_restarts_in_window_and_recovers_when_they_age_out
     item = aws["ddb"].get_item(TableName=TABLE, Key={"instance_id": {"S": iid}})["Item"]
     # the restart at +0 aged out of the window; +100 and +3601 remain
     assert item["restarts"]["L"] == [{"N": str(int(start) + 100)}, {"N": str(int(start) + 3601)}]
+
+
+def test_default_cap_is_three_restarts_per_day(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defaults (no COOLDOWN_SECONDS/MAX_RESTARTS/WINDOW_SECONDS): 30 min apart, the fourth within 24 h is refused."""
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    decisions = []
+    for offset in (0, 1800, 3600, 5400, 86400 + 1):
+        when = datetime.fromtimestamp(ALARM_TIME.timestamp() + offset, UTC)
+        with time_machine.travel(when, tick=False):
+            decisions.append(guard.handler(alarm_event(iid, when), None)["reason"])
+        _release(aws, iid)
+    assert decisions[3] == "restart cap reached: 3 restarts in the last 86400 seconds"
+    assert [d == "restart workflow started" for d in decisions] == [True, True, True, False, True]
 
 
 def test_expired_lock_of_a_dead_execution_does_not_block_forever(

@@ -14,6 +14,7 @@ Two adjustments to moto's interpreter, both in the `aws` fixture:
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -164,6 +165,7 @@ def execute(aws: dict[str, Any], name: str = "run-1", **render_overrides: Any) -
     instance = aws["ec2"].describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
     return {
         "status": described["status"],
+        "entered": [e["stateEnteredEventDetails"]["name"] if "stateEnteredEventDetails" in e else None for e in events],
         "error": described.get("error"),
         "calls": [
             json.loads(e["taskScheduledEventDetails"]["parameters"])
@@ -258,6 +260,16 @@ def test_stuck_stopping_instance_is_forced_once_then_fails_with_notification(aws
     assert message["execution"].endswith(":run-1")
 
 
+def test_terraform_history_bound_uses_the_real_events_per_poll(aws: dict[str, Any]) -> None:
+    """main.tf refuses settings whose longest run could pass Step Functions' 25,000-event history limit,
+    counting 11 events per poll; this measures a poll loop of the real definition."""
+    with mock.patch.object(Instance, "stop", _stuck_stopping):
+        outcome = execute(aws)
+    polls = [i for i, name in enumerate(outcome["entered"]) if name == "WaitForStopped"]
+    assert sorted(b - a for a, b in itertools.pairwise(polls)) == [11, 11, 20]  # 20: the poll that forces the stop
+    assert "worst_case_history_events = 11 * (2 * local.max_stop_polls" in (MODULE / "main.tf").read_text()
+
+
 def test_forced_stop_that_works_continues_to_a_restart(aws: dict[str, Any]) -> None:
     real_stop = Instance.stop
 
@@ -274,6 +286,33 @@ def test_forced_stop_that_works_continues_to_a_restart(aws: dict[str, Any]) -> N
     assert outcome["messages"][0]["forcedStop"] is True
 
 
+def test_throttled_ec2_calls_are_retried_with_backoff(aws: dict[str, Any]) -> None:
+    """EC2 throttling reaches Step Functions as Ec2.Ec2Exception ("Request limit exceeded." in the cause)."""
+    real_stop = Instance.stop
+    throttled = iter([True, True])
+
+    def throttled_twice(self: Instance) -> Any:
+        if next(throttled, False):
+            raise EC2ClientError("RequestLimitExceeded", "Request limit exceeded.")
+        return real_stop(self)
+
+    with mock.patch.object(Instance, "stop", throttled_twice):
+        outcome = execute(aws)
+    assert outcome["status"] == "SUCCEEDED"
+    assert outcome["state"] == "running"
+    assert [c["_api"] for c in outcome["calls"]].count("stopInstances") == 3
+    assert len(aws["retry_sleeps"]) == 2
+    assert all(0 <= s <= 2 * 2**i for i, s in enumerate(aws["retry_sleeps"]))  # full jitter under 2 s, 4 s
+
+
+def test_every_ec2_task_retries_the_name_aws_gives_ec2_errors() -> None:
+    definition = json.loads(render())
+    for name, state in definition["States"].items():
+        if state["Type"] == "Task" and ":ec2:" in state["Resource"]:
+            (retrier,) = [r for r in state["Retry"] if "Ec2.Ec2Exception" in r["ErrorEquals"]]
+            assert retrier["BackoffRate"] >= 2 and 2 <= retrier["MaxAttempts"] <= 5, name
+
+
 def test_insufficient_capacity_on_start_is_reported_untagged_and_unlocked(aws: dict[str, Any]) -> None:
     def no_capacity(self: Instance) -> Any:
         raise EC2ClientError(
@@ -286,10 +325,12 @@ def test_insufficient_capacity_on_start_is_reported_untagged_and_unlocked(aws: d
     assert outcome["state"] == "stopped"
     assert TAG not in outcome["tags"]  # after a start attempt the tag goes, so instance-protect may act
     assert "lock_owner" not in outcome["lock"]
+    # a capacity shortage is often brief: the start is retried (bounded) before it is reported
+    assert [c["_api"] for c in outcome["calls"]].count("startInstances") == 6
     (message,) = outcome["messages"]
     assert message["step"] == "start-capacity"
-    # moto names every EC2 error "ec2.ec2Exception" and puts EC2's message in the cause; Step Functions
-    # documents Ec2.InsufficientInstanceCapacityException. The Choice matches either.
+    assert message["error"] == "Ec2.Ec2Exception"
+    # EC2's message is in the cause; the Choice also matches the documented-style Ec2.InsufficientInstanceCapacity*
     assert "sufficient t3.micro capacity" in message["cause"]
 
 

@@ -15,7 +15,7 @@ import boto3
 import opskit_common
 import pytest
 import time_machine
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, EndpointConnectionError
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
@@ -182,6 +182,58 @@ def test_bisection_isolates_one_failing_instance(sched: ModuleType) -> None:
     assert tags_of(ids[0])[MARKER] == "scheduler:office-hours"
     # 16 ids: the whole batch, then halves down to the single id: 1 + 2*log2(16) requests
     assert len(attempts) == 9
+
+
+def test_a_batch_ec2_does_not_answer_fails_alone_and_loses_its_marker(
+    sched: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No answer at all (connection error, client retries exhausted) is not bisected: that batch fails,
+    the next batches still run, and the instances that kept running get their marker taken back."""
+    monkeypatch.setattr(sched, "BATCH_SIZE", 4)
+    ids = launch(1, {"Schedule": "office-hours"}, reservations=8)
+    attempts: list[list[str]] = []
+
+    def no_answer_first_time(params: dict[str, Any], **_: Any) -> None:
+        attempts.append(list(params["InstanceIds"]))
+        if len(attempts) == 1:
+            raise EndpointConnectionError(endpoint_url=f"https://ec2.{REGION}.amazonaws.com/")
+
+    opskit_common.client("ec2").meta.events.register("before-parameter-build.ec2.StopInstances", no_answer_first_time)
+
+    with pytest.raises(opskit_common.PartialFailure) as raised:
+        sched.handler(scheduled("stop", resources=["ec2"]))
+
+    result = raised.value.result
+    lost = attempts[0]
+    assert len(attempts) == 2  # one call per batch: the unanswered batch was not split
+    assert sorted(f["id"] for f in result["failed"]) == sorted(lost)
+    assert all(f["error"].startswith("EndpointConnectionError: ") for f in result["failed"])
+    assert sorted(result["succeeded"]) == sorted(set(ids) - set(lost))
+    current = states(ids)
+    assert {current[i] for i in lost} == {"running"} and {current[i] for i in result["succeeded"]} == {"stopped"}
+    assert not any(MARKER in tags_of(i) for i in lost)
+    assert all(tags_of(i)[MARKER] == "scheduler:office-hours" for i in result["succeeded"])
+
+
+def test_unreadable_states_after_a_start_end_the_verification_not_the_run(sched: ModuleType) -> None:
+    ids = launch(1, {"Schedule": "office-hours"}, reservations=2)
+    ec2().stop_instances(InstanceIds=ids)
+    ec2().create_tags(Resources=ids, Tags=[{"Key": MARKER, "Value": "scheduler:office-hours"}])
+    started = {"done": False}
+
+    def no_answer_after_the_start(**_: Any) -> None:
+        if started["done"]:
+            raise EndpointConnectionError(endpoint_url=f"https://ec2.{REGION}.amazonaws.com/")
+
+    client = opskit_common.client("ec2")
+    client.meta.events.register("after-call.ec2.StartInstances", lambda **_: started.__setitem__("done", True))
+    client.meta.events.register("before-parameter-build.ec2.DescribeInstances", no_answer_after_the_start)
+
+    result = sched.handler(scheduled("start", resources=["ec2"]))
+
+    assert started["done"] and result["failed"] == []
+    assert sorted(result["succeeded"]) == sorted(ids)
+    assert set(states(ids).values()) == {"running"} and not any(MARKER in tags_of(i) for i in ids)
 
 
 @pytest.mark.parametrize("manual", [False, True], ids=["scheduled", "manual"])
@@ -398,6 +450,47 @@ def test_rds_instance_and_aurora_cluster_skip_members_and_replicas(sched: Module
     started = sched.handler(scheduled("start"))
     assert sorted(started["succeeded"]) == ["rds-cluster/aurora", "rds-db/app"]
     assert rds.describe_db_instances(DBInstanceIdentifier="app")["DBInstances"][0]["DBInstanceStatus"] == "available"
+
+
+def test_a_failing_group_or_database_fails_alone(sched: ModuleType) -> None:
+    """RDS refuses one database (ClientError) and Auto Scaling does not answer for one group
+    (BotoCoreError): both are reported, everything else is still acted on, and the run raises."""
+    make_asg("web", 2, 4, 3)
+    make_asg("api", 1, 2, 1)
+    rds = client("rds")
+    for ident in ("app", "reports"):
+        rds.create_db_instance(
+            DBInstanceIdentifier=ident, DBInstanceClass="db.t3.micro", Engine="postgres", AllocatedStorage=20,
+            MasterUsername="admin", MasterUserPassword="secret-password1",
+            Tags=[{"Key": "Schedule", "Value": "office-hours"}],
+        )  # fmt: skip
+
+    def refuse_app(params: dict[str, Any], **_: Any) -> None:
+        if params["DBInstanceIdentifier"] == "app":
+            raise ClientError(
+                {"Error": {"Code": "InvalidDBInstanceState", "Message": "storage-optimization"}}, "StopDBInstance"
+            )
+
+    def no_answer_for_web(params: dict[str, Any], **_: Any) -> None:
+        if params["AutoScalingGroupName"] == "web":
+            raise EndpointConnectionError(endpoint_url=f"https://autoscaling.{REGION}.amazonaws.com/")
+
+    opskit_common.client("rds").meta.events.register("before-parameter-build.rds.StopDBInstance", refuse_app)
+    opskit_common.client("autoscaling").meta.events.register(
+        "before-parameter-build.autoscaling.UpdateAutoScalingGroup", no_answer_for_web
+    )
+
+    with pytest.raises(opskit_common.PartialFailure, match="2 failed") as raised:
+        sched.handler(scheduled("stop"))
+
+    result = raised.value.result
+    assert {f["id"]: f["error"].split(":")[0] for f in result["failed"]} == {
+        "asg/web": "EndpointConnectionError",
+        "rds-db/app": "InvalidDBInstanceState",
+    }
+    assert sorted(result["succeeded"]) == ["asg/api", "rds-db/reports"]
+    assert asg_state("api")[0] == (0, 0, 0) and asg_state("web")[0] == (2, 4, 3)
+    assert rds.describe_db_instances(DBInstanceIdentifier="reports")["DBInstances"][0]["DBInstanceStatus"] == "stopped"
 
 
 # --- skip dates ------------------------------------------------------------------------------------

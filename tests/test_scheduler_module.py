@@ -153,9 +153,9 @@ def _terraform() -> str | None:
     return shutil.which("terraform", path=str(MODULE.parents[1] / ".venv" / "bin")) or shutil.which("terraform")
 
 
-def _terraform_verdicts(first_word: str, attributes: str, values: list[str], tmp_path: Path) -> list[bool]:
-    """Evaluate the `schedules` validation whose message starts with `first_word` with `terraform console`
-    (no providers needed) for each value x, with var.schedules = {a = {<attributes>}}."""
+def _terraform_verdicts(first_word: str, variable: str, literal: str, values: list[str], tmp_path: Path) -> list[bool]:
+    """Evaluate the validation whose message starts with `first_word` with `terraform console` (no
+    providers needed) for each value x, with `variable` replaced by `literal` (which uses x)."""
     terraform = _terraform()
     if terraform is None:
         pytest.skip("no terraform binary on PATH or in .venv/bin")
@@ -165,7 +165,7 @@ def _terraform_verdicts(first_word: str, attributes: str, values: list[str], tmp
         for c, message in re.findall(r'condition\s*=\s*(.*?)\n\s*error_message\s*=\s*"([^"]*)', text, re.S)
         if message.split()[0] == first_word
     ]
-    expression = condition.replace("var.schedules", f"{{ a = {{ {attributes} }} }}")
+    expression = condition.replace(variable, literal)
     listing = ", ".join(f'"{v}"' for v in values)
     query = " ".join(f"[for x in [{listing}] : {expression}]".split())
     out = subprocess.run(
@@ -187,24 +187,33 @@ SKIP_DATES = {
     "24.12.2026": False,
 }
 EXPRESSIONS = {"cron(0 7 ? * MON-FRI *)": True, "rate(5 minutes)": True, "cron(0 7 * * *)": False, "0 7 * * 1-5": False}
+KMS_KEYS = {
+    "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab": True,
+    "arn:aws:kms:eu-central-1:123456789012:alias/ops": False,  # CloudWatch Logs needs the key ARN
+    "1234abcd-12ab-34cd-56ef-1234567890ab": False,
+}
+TOPICS = {"arn:aws:sns:eu-central-1:123456789012:ops-alarms": True, "ops-alarms": False}
 ZONES = {"Europe/Berlin": True, "UTC": True, "America/Argentina/Buenos_Aires": True, "Berlin": False, "UTC+1": False}
 
 
 @pytest.mark.parametrize(
-    ("first_word", "attributes", "cases"),
+    ("first_word", "variable", "literal", "cases"),
     [
-        ("skip_dates", "skip_dates = [x]", SKIP_DATES),
-        ("start/stop", "start = x, stop = null", EXPRESSIONS),
-        ("timezone", "timezone = x", ZONES),
+        ("skip_dates", "var.schedules", "{ a = { skip_dates = [x] } }", SKIP_DATES),
+        ("start/stop", "var.schedules", "{ a = { start = x, stop = null } }", EXPRESSIONS),
+        ("timezone", "var.schedules", "{ a = { timezone = x } }", ZONES),
+        ("kms_key_arn", "var.kms_key_arn", "x", KMS_KEYS),
+        ("alarm_topic_arn", "var.alarm_topic_arn", "x", TOPICS),
+        ("A", "var.schedules", "{ a = { description = x } }", {"Office hours": True, "x" * 513: False}),
     ],
-    ids=["skip_dates", "expressions", "timezone"],
+    ids=["skip_dates", "expressions", "timezone", "kms_key_arn", "alarm_topic_arn", "description"],
 )
 def test_terraform_evaluates_the_validations_as_intended(
-    first_word: str, attributes: str, cases: dict[str, bool], tmp_path: Path
+    first_word: str, variable: str, literal: str, cases: dict[str, bool], tmp_path: Path
 ) -> None:
     """The regexes above run in Python; this runs the real conditions (RE2, and formatdate's calendar check
     that turns away 2026-02-30, which the handler would otherwise refuse on every run)."""
-    assert _terraform_verdicts(first_word, attributes, list(cases), tmp_path) == list(cases.values())
+    assert _terraform_verdicts(first_word, variable, literal, list(cases), tmp_path) == list(cases.values())
 
 
 # --- IAM: what the handler calls is what the module grants, and no more than tagged resources ------

@@ -51,6 +51,9 @@ _PATH = re.compile(r"^/[A-Za-z0-9._@+/-]*$")
 _PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 _DOCUMENT = re.compile(r"^[A-Za-z0-9_.-]{3,128}$")
 _KEY_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$")
+_KMS_KEY = re.compile(r"^([A-Za-z0-9:/_.-]{1,2048})?$")
 
 
 @dataclass(frozen=True)
@@ -89,17 +92,31 @@ class Config:
         timeout = common.env_int(env, "COMMAND_TIMEOUT_SECONDS", 1800, minimum=30)
         if timeout > 7200:
             raise common.ConfigError(f"COMMAND_TIMEOUT_SECONDS={timeout} must be at most 7200")
+        # The same rules the document's allowedPattern (and SNS, Auto Scaling) apply, checked before any AWS call.
+        checked = {}
+        for name, pattern, what in (
+            ("BUCKET", _BUCKET, "an S3 bucket name"),
+            ("TOPIC_ARN", _TOPIC_ARN, "an SNS topic ARN"),
+            ("HOOK_NAME", _HOOK, "a lifecycle hook name (letters, digits, '-', '_', '/')"),
+        ):
+            value = common.env_str(env, name).strip()
+            if not pattern.match(value):
+                raise common.ConfigError(f"{name}={value!r} is not {what}")
+            checked[name] = value
+        kms_key_id = env.get("SSE_KMS_KEY_ID", "").strip()
+        if not _KMS_KEY.match(kms_key_id):
+            raise common.ConfigError(f"SSE_KMS_KEY_ID={kms_key_id!r} is not a KMS key ARN, id or alias")
         return cls(
             document_name=document_name,
-            bucket=common.env_str(env, "BUCKET"),
+            bucket=checked["BUCKET"],
             prefix=prefix,
             backup_paths=tuple(paths),
-            topic_arn=common.env_str(env, "TOPIC_ARN"),
-            hook_name=common.env_str(env, "HOOK_NAME"),
+            topic_arn=checked["TOPIC_ARN"],
+            hook_name=checked["HOOK_NAME"],
             unmanaged_result=results["UNMANAGED_RESULT"],
             failure_result=results["FAILURE_RESULT"],
             command_timeout_seconds=timeout,
-            kms_key_id=env.get("SSE_KMS_KEY_ID", "").strip(),
+            kms_key_id=kms_key_id,
         )
 
 

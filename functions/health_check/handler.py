@@ -607,8 +607,7 @@ def run_checks(targets: tuple[Target, ...], cfg: Config, deadline: float | None 
     by_name: dict[str, Result] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(cfg.max_workers, len(targets)))
     futures = [
-        pool.submit(check, t, cfg, secrets.get(t.headers_secret_arn) if t.headers_secret_arn else None)
-        for t in targets
+        pool.submit(check, t, cfg, secrets.get(t.headers_secret_arn) if t.headers_secret_arn else None) for t in targets
     ]
     wait = None if deadline is None else max(0.0, deadline - time.monotonic())
     try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import opskit_common as common
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 log = common.get_logger(__name__)
 
@@ -43,6 +43,10 @@ BATCH_SIZE = 200
 PAGE_SIZE = 1000  # DescribeInstances MaxResults (5-1000)
 FILTER_VALUES = 200  # values per DescribeInstances filter
 VERIFY_POLL_SECONDS = 5.0
+
+# An AWS call that failed: an error answer (ClientError) or no answer at all (BotoCoreError: connection,
+# timeout, retries exhausted by the client). Either fails the resource, never the rest of the run.
+AWS_ERRORS = (ClientError, BotoCoreError)
 
 _INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 _SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -316,10 +320,14 @@ def _run_ec2(request: Request, cfg: Config, outcome: Outcome) -> None:
 
 
 def _bisect(ids: list[str], act: Callable[[list[str]], None], on_failure: Callable[[str, Exception], None]) -> None:
-    """Run `act` on the whole batch; when it fails, split it until the failing ids are isolated, so
-    every healthy instance is still acted on (log2(n) extra calls per failing id)."""
+    """Run `act` on the whole batch; when EC2 refuses it, split it until the refused ids are isolated, so
+    every healthy instance is still acted on (log2(n) extra calls per failing id). When EC2 gives no
+    answer at all (BotoCoreError), splitting would only repeat it: the batch fails and the next one runs."""
     try:
         act(ids)
+    except BotoCoreError as exc:
+        for instance_id in ids:
+            on_failure(instance_id, exc)
     except ClientError as exc:
         if len(ids) == 1:
             on_failure(ids[0], exc)
@@ -347,19 +355,34 @@ def _stop_ec2(request: Request, cfg: Config, ids: list[str], hibernate: set[str]
             ec2.stop_instances(InstanceIds=batch)
         outcome.succeeded.extend(batch)
 
+    not_stopped: list[str] = []
+
     def failed(instance_id: str, exc: Exception) -> None:
         outcome.fail(instance_id, _error(exc))
+        not_stopped.append(instance_id)
         log.error("stop failed", extra={"instance_id": instance_id, "error": _error(exc)})
-        try:  # the instance keeps running: it must not look stopped by the scheduler
-            ec2.delete_tags(Resources=[instance_id], Tags=[{"Key": STOPPED_BY_TAG}])
-        except ClientError as cleanup:
-            log.error("could not remove stop marker", extra={"instance_id": instance_id, "error": _error(cleanup)})
 
     # Hibernation-capable instances are batched apart so a plain-stop instance never forces a fallback.
     groups = [[i for i in ids if i in hibernate], [i for i in ids if i not in hibernate]] if cfg.hibernate else [ids]
     for group in groups:
         for batch in common.chunked(group, BATCH_SIZE):
             _bisect(batch, stop, failed)
+
+    _remove_marker(not_stopped)  # instances that keep running must not look stopped by the scheduler
+
+
+def _remove_marker(ids: list[str]) -> None:
+    """Batched DeleteTags of the stop marker; a refused batch is bisected like the actions themselves."""
+    ec2 = common.client("ec2")
+
+    def unmark(batch: list[str]) -> None:
+        ec2.delete_tags(Resources=batch, Tags=[{"Key": STOPPED_BY_TAG}])
+
+    def unmark_failed(instance_id: str, exc: Exception) -> None:
+        log.error("could not remove stop marker", extra={"instance_id": instance_id, "error": _error(exc)})
+
+    for batch in common.chunked(ids, BATCH_SIZE):
+        _bisect(batch, unmark, unmark_failed)
 
 
 def _start_ec2(request: Request, cfg: Config, ids: list[str], outcome: Outcome) -> None:
@@ -383,15 +406,7 @@ def _start_ec2(request: Request, cfg: Config, ids: list[str], outcome: Outcome) 
         log.error("instance fell back to stopped", extra={"instance_id": instance_id, "state_reason": reason})
     running = [i for i in started if i not in fell_back]
     outcome.succeeded.extend(running)
-
-    def unmark(batch: list[str]) -> None:
-        ec2.delete_tags(Resources=batch, Tags=[{"Key": STOPPED_BY_TAG}])
-
-    def unmark_failed(instance_id: str, exc: Exception) -> None:
-        log.error("could not remove stop marker", extra={"instance_id": instance_id, "error": _error(exc)})
-
-    for batch in common.chunked(running, BATCH_SIZE):
-        _bisect(batch, unmark, unmark_failed)
+    _remove_marker(running)
 
 
 def _verify_started(request: Request, cfg: Config, ids: list[str]) -> dict[str, str]:
@@ -418,16 +433,20 @@ def _verify_started(request: Request, cfg: Config, ids: list[str]) -> dict[str, 
         polls_left -= 1
         sleep(min(VERIFY_POLL_SECONDS, max(0.0, deadline - monotonic())))
         still: list[str] = []
-        for filters in queries:
-            for inst in _describe_instances(filters):
-                instance_id = inst["InstanceId"]
-                if instance_id not in started or instance_id in fell_back:
-                    continue
-                if inst["State"]["Name"] == "pending":
-                    still.append(instance_id)
-                else:
-                    reason = inst.get("StateReason") or {}
-                    fell_back[instance_id] = reason.get("Message") or reason.get("Code") or inst["State"]["Name"]
+        try:
+            found = [inst for filters in queries for inst in _describe_instances(filters)]
+        except AWS_ERRORS as exc:  # the starts were accepted; an unreadable state is not a failed start
+            log.error("could not re-read instance states; verification ended", extra={"error": _error(exc)})
+            break
+        for inst in found:
+            instance_id = inst["InstanceId"]
+            if instance_id not in started or instance_id in fell_back:
+                continue
+            if inst["State"]["Name"] == "pending":
+                still.append(instance_id)
+            else:
+                reason = inst.get("StateReason") or {}
+                fell_back[instance_id] = reason.get("Message") or reason.get("Code") or inst["State"]["Name"]
         pending = still
         if monotonic() >= deadline:
             break
@@ -468,7 +487,7 @@ def _run_asg(request: Request, cfg: Config, outcome: Outcome) -> None:
             try:
                 asg.create_or_update_tags(Tags=[_asg_tag(name, "min={},max={},desired={}".format(*current))])
                 asg.update_auto_scaling_group(AutoScalingGroupName=name, MinSize=0, MaxSize=0, DesiredCapacity=0)
-            except ClientError as exc:
+            except AWS_ERRORS as exc:
                 outcome.fail(label, _error(exc))
                 continue
             outcome.succeeded.append(label)
@@ -489,7 +508,7 @@ def _run_asg(request: Request, cfg: Config, outcome: Outcome) -> None:
                     AutoScalingGroupName=name, MinSize=saved[0], MaxSize=saved[1], DesiredCapacity=saved[2]
                 )
                 asg.delete_tags(Tags=[_asg_tag(name, tags[SAVED_SIZE_TAG])])
-            except ClientError as exc:
+            except AWS_ERRORS as exc:
                 outcome.fail(label, _error(exc))
                 continue
             outcome.succeeded.append(label)
@@ -559,7 +578,7 @@ def _paginate(client: Any, operation: str, key: str) -> Iterable[dict[str, Any]]
 def _rds_call(outcome: Outcome, label: str, call: Callable[[], Any]) -> None:
     try:
         call()
-    except ClientError as exc:
+    except AWS_ERRORS as exc:
         outcome.fail(label, _error(exc))
         log.error("rds call failed", extra={"resource": label, "error": _error(exc)})
         return

@@ -1,8 +1,8 @@
 data "aws_region" "current" {
   lifecycle {
     precondition {
-      condition     = length(local.targets_json) <= 3800
-      error_message = "The targets encode to ${length(local.targets_json)} characters of JSON; Lambda allows 4 KB of environment in total. Split them over several module instances (different name_prefix) or move long headers into headers_secret_arn."
+      condition     = local.environment_size <= 4000
+      error_message = "The function's environment (TARGETS: ${length(local.targets_json)} characters of JSON) totals ${local.environment_size} characters; Lambda allows 4 KB and the module keeps a margin for multi-byte characters (limit 4000). Split the targets over several module instances (different name_prefix) or move long headers into headers_secret_arn."
     }
     precondition {
       condition     = var.alarm_datapoints_to_alarm <= var.alarm_evaluation_periods
@@ -56,15 +56,26 @@ locals {
   ]
   targets_json = format("[%s]", join(",", local.target_objects))
 
-  # Worst case of one target: every connection attempt times out, then the response uses its whole budget.
+  # Worst case of one target: every connection attempt times out (connect_retries + 1 waits), the response
+  # headers arrive just before their read timeout, and the body read that crosses the deadline waits once more.
+  # The handler stops waiting 2 s before the function's timeout anyway, so even a shorter timeout reports
+  # every target (the overrunning ones as timed out) instead of ending the run without metrics.
   slowest_target   = max([for t in var.targets : t.timeout_seconds]...)
   target_rounds    = ceil(length(var.targets) / var.max_concurrency)
-  derived_timeout  = min(900, ceil(local.slowest_target * (var.connect_retries + 2) * local.target_rounds) + 15)
+  derived_timeout  = min(900, ceil(local.slowest_target * (var.connect_retries + 3) * local.target_rounds) + 15)
   function_timeout = coalesce(var.timeout, local.derived_timeout)
 
   rate_parts       = regexall("^rate\\(([0-9]+) (minute|minutes|hour|hours|day|days)\\)$", var.schedule_expression)
   schedule_seconds = length(local.rate_parts) > 0 ? tonumber(local.rate_parts[0][0]) * lookup({ minute = 60, minutes = 60, hour = 3600, hours = 3600, day = 86400, days = 86400 }, local.rate_parts[0][1]) : 300
   alarm_period     = coalesce(var.alarm_period_seconds, max(60, local.schedule_seconds))
+
+  environment = {
+    TARGETS          = local.targets_json
+    METRIC_NAMESPACE = local.namespace
+    CONNECT_RETRIES  = tostring(var.connect_retries)
+    MAX_WORKERS      = tostring(var.max_concurrency)
+  }
+  environment_size = sum([for k, v in local.environment : length(k) + length(v)])
 
   secret_arns    = distinct(compact([for t in var.targets : t.headers_secret_arn]))
   secretsmanager = [for a in local.secret_arns : a if split(":", a)[2] == "secretsmanager"]
@@ -82,12 +93,7 @@ module "function" {
   memory_size = var.memory_size
   timeout     = local.function_timeout
 
-  environment = {
-    TARGETS          = local.targets_json
-    METRIC_NAMESPACE = local.namespace
-    CONNECT_RETRIES  = tostring(var.connect_retries)
-    MAX_WORKERS      = tostring(var.max_concurrency)
-  }
+  environment = local.environment
 
   policy_documents = length(local.secret_arns) > 0 ? { headers_secrets = data.aws_iam_policy_document.headers_secrets[0].json } : {}
 

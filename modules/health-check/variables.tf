@@ -77,7 +77,8 @@ variable "targets" {
     headers. body: request body. expected_status: accepted status codes (default [200]). expected_text /
     unexpected_text: text that must / must not appear in the decoded body. regex: Python `re` pattern searched in
     the body. max_latency_ms: slowest acceptable full response. min_cert_days: fail when the TLS certificate
-    expires sooner (https only). timeout_seconds: budget for the whole response (default 10).
+    expires sooner (https only). timeout_seconds: bound of each connection attempt and each wait for data, and
+    of the whole body download (default 10).
     follow_redirects: default true. headers_secret_arn: Secrets Manager secret ARN (full, with its 6-character
     suffix) or SSM SecureString parameter ARN holding a JSON object of headers, e.g. {"Authorization": "Bearer
     ..."}; never put secrets in `headers`. ca_bundle: PEM file of extra CAs to trust instead of the public roots
@@ -105,6 +106,11 @@ variable "targets" {
   }
 
   validation {
+    condition     = alltrue([for k, t in var.targets : length(regexall("[\\r\\n]", join("", values(t.headers)))) == 0])
+    error_message = "targets[*].headers values must not contain line breaks."
+  }
+
+  validation {
     condition     = alltrue([for k, t in var.targets : contains(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], t.method)])
     error_message = "targets[*].method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (upper case)."
   }
@@ -127,8 +133,8 @@ variable "targets" {
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null ? true : (t.min_cert_days >= 0 && startswith(t.url, "https://"))])
-    error_message = "targets[*].min_cert_days must be >= 0 and needs an https:// url."
+    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null ? true : (t.min_cert_days >= 0 && floor(t.min_cert_days) == t.min_cert_days && startswith(t.url, "https://"))])
+    error_message = "targets[*].min_cert_days must be a whole number of days >= 0 and needs an https:// url."
   }
 
   validation {
@@ -240,8 +246,8 @@ variable "function_alarm_evaluation_periods" {
   default     = 1
 
   validation {
-    condition     = var.function_alarm_evaluation_periods >= 1
-    error_message = "function_alarm_evaluation_periods must be at least 1."
+    condition     = var.function_alarm_evaluation_periods >= 1 && floor(var.function_alarm_evaluation_periods) == var.function_alarm_evaluation_periods
+    error_message = "function_alarm_evaluation_periods must be a whole number >= 1."
   }
 }
 
@@ -273,8 +279,8 @@ variable "max_concurrency" {
   default     = 32
 
   validation {
-    condition     = var.max_concurrency >= 1 && var.max_concurrency <= 128
-    error_message = "max_concurrency must be between 1 and 128."
+    condition     = var.max_concurrency >= 1 && var.max_concurrency <= 128 && floor(var.max_concurrency) == var.max_concurrency
+    error_message = "max_concurrency must be a whole number between 1 and 128."
   }
 }
 
@@ -284,8 +290,8 @@ variable "memory_size" {
   default     = 256
 
   validation {
-    condition     = var.memory_size >= 128 && var.memory_size <= 10240
-    error_message = "memory_size must be between 128 and 10240 MB."
+    condition     = var.memory_size >= 128 && var.memory_size <= 10240 && floor(var.memory_size) == var.memory_size
+    error_message = "memory_size must be a whole number of MB between 128 and 10240."
   }
 }
 
@@ -295,8 +301,8 @@ variable "timeout" {
   default     = null
 
   validation {
-    condition     = var.timeout == null || try(var.timeout >= 1 && var.timeout <= 900, false)
-    error_message = "timeout must be between 1 and 900 seconds (or null)."
+    condition     = var.timeout == null || try(var.timeout >= 1 && var.timeout <= 900 && floor(var.timeout) == var.timeout, false)
+    error_message = "timeout must be a whole number of seconds between 1 and 900 (or null)."
   }
 }
 
@@ -307,4 +313,9 @@ variable "vpc_config" {
   })
   description = "Run the checks from inside a VPC (private endpoints). The subnets need a route to every target and, for headers secrets, to Secrets Manager/SSM (NAT or VPC endpoints)."
   default     = null
+
+  validation {
+    condition     = var.vpc_config == null || try(length(var.vpc_config.subnet_ids) > 0 && length(var.vpc_config.security_group_ids) > 0, false)
+    error_message = "vpc_config needs at least one subnet_ids entry and one security_group_ids entry (or null to run outside a VPC)."
+  }
 }

@@ -36,6 +36,7 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   # Stop/start and the stopped-by tag: the watched instances by ARN, or (opt_in_tag set) any instance carrying the tag.
+  # The stopped-by tag statements allow only that one key (aws:TagKeys) and require it to be named.
   dynamic "statement" {
     for_each = var.opt_in_tag == null ? [] : [var.opt_in_tag]
     content {
@@ -78,6 +79,13 @@ data "aws_iam_policy_document" "state_machine" {
         variable = "aws:TagKeys"
         values   = [local.stopped_by_tag]
       }
+
+      # DeleteTags without tag keys would delete every tag, and ForAllValues holds for an empty set.
+      condition {
+        test     = "Null"
+        variable = "aws:TagKeys"
+        values   = ["false"]
+      }
     }
   }
 
@@ -92,6 +100,13 @@ data "aws_iam_policy_document" "state_machine" {
         test     = "ForAllValues:StringEquals"
         variable = "aws:TagKeys"
         values   = [local.stopped_by_tag]
+      }
+
+      # DeleteTags without tag keys would delete every tag, and ForAllValues holds for an empty set.
+      condition {
+        test     = "Null"
+        variable = "aws:TagKeys"
+        values   = ["false"]
       }
     }
   }

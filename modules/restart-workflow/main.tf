@@ -18,6 +18,9 @@ locals {
   max_stop_polls   = ceil(var.stop_timeout_seconds / var.poll_interval_seconds)
   max_start_polls  = ceil(var.start_timeout_seconds / var.poll_interval_seconds)
   max_status_polls = ceil(var.status_check_timeout_seconds / var.poll_interval_seconds)
+  # A poll (Wait, Task, Pass, Choice) writes 11 history events; a Standard execution fails at 25,000 events,
+  # which would skip the untag/release/notify path. Fixed states, retries and the failure path stay under 600.
+  worst_case_history_events = 11 * (2 * local.max_stop_polls + local.max_start_polls + local.max_status_polls) + 600
   # Worst case: stop, forced stop, start, status checks, plus retries with backoff. The guard's lock outlives it,
   # so an execution that dies without releasing its lock (execution timeout) frees the instance on its own.
   execution_timeout_seconds = 2 * var.stop_timeout_seconds + var.start_timeout_seconds + var.status_check_timeout_seconds + 600
@@ -133,11 +136,15 @@ resource "aws_sfn_state_machine" "this" {
   lifecycle {
     precondition {
       condition     = length(var.instance_ids) + length(var.alarm_names) > 0
-      error_message = "restart-workflow needs instance_ids (alarms are created) or alarm_names (existing alarms), or both."
+      error_message = "restart-workflow needs instance_ids (alarms are created) or alarm_names (existing alarms), or both: the EventBridge rule needs at least one alarm name."
     }
     precondition {
-      condition     = length(var.alarm_names) == 0 || var.opt_in_tag != null
-      error_message = "alarm_names needs opt_in_tag: the state machine may only stop instances it can identify, by ARN (instance_ids) or by the opt-in tag."
+      condition     = local.worst_case_history_events <= 25000
+      error_message = "poll_interval_seconds is too short for the stop/start/status-check timeouts: the longest run would write ${local.worst_case_history_events} execution history events (Step Functions stops a run at 25,000). Raise poll_interval_seconds or lower the timeouts."
+    }
+    precondition {
+      condition     = length(var.alarm_names) + length(var.alarm_action_arns) + length(var.alarm_topic_arns) == 0 || var.opt_in_tag != null
+      error_message = "alarm_names, alarm_action_arns and alarm_topic_arns need opt_in_tag: their alarms may name any instance, and the guard and the state machine may only act on instances they can identify, by ARN (instance_ids) or by the opt-in tag."
     }
   }
 
@@ -178,10 +185,28 @@ module "guard" {
     }
   }
 
+  # Routes 2 and 3 (optional): direct Lambda alarm actions and SNS alarm topics. Whatever the route, the
+  # guard names the execution after the instance and the alarm's state-change time, so one transition that
+  # arrives by two routes starts one run.
+  allowed_triggers = merge(
+    { for key, arn in var.alarm_action_arns : "alarm-${key}" => { principal = "lambda.alarms.cloudwatch.amazonaws.com", source_arn = arn } },
+    { for key, arn in var.alarm_topic_arns : "sns-${key}" => { principal = "sns.amazonaws.com", source_arn = arn } },
+  )
+
   create_alarms      = var.create_function_alarms
   alarm_topic_arn    = var.function_alarm_topic_arn != null ? var.function_alarm_topic_arn : aws_sns_topic.notifications.arn
   log_level          = var.log_level
   log_retention_days = var.log_retention_days
   kms_key_arn        = var.kms_key_arn
   tags               = var.tags
+}
+
+resource "aws_sns_topic_subscription" "alarm_topics" {
+  for_each = var.alarm_topic_arns
+
+  topic_arn           = each.value
+  protocol            = "lambda"
+  endpoint            = module.guard.function_arn
+  filter_policy_scope = "MessageBody"
+  filter_policy       = jsonencode({ NewStateValue = ["ALARM"] })
 }

@@ -4,7 +4,7 @@ output "function_name" {
 }
 
 output "function_arn" {
-  description = "ARN of the guard Lambda function (also usable as a Lambda alarm action or SNS subscription target, after granting invoke)."
+  description = "ARN of the guard Lambda function. Alarms listed in alarm_action_arns must name it in their alarm_actions."
   value       = module.guard.function_arn
 }
 
@@ -46,4 +46,9 @@ output "watched_alarm_names" {
 output "event_rule_arn" {
   description = "ARN of the EventBridge rule routing alarm state changes to the guard."
   value       = module.guard.event_rule_arns["alarm"]
+}
+
+output "alarm_topic_subscription_arns" {
+  description = "Subscriptions of the guard to var.alarm_topic_arns, keyed the same."
+  value       = { for k, s in aws_sns_topic_subscription.alarm_topics : k => s.arn }
 }

@@ -110,6 +110,33 @@ variable "alarm_names" {
   type        = list(string)
   description = "Existing CloudWatch alarms (on one instance's metric, dimension InstanceId) whose transitions to ALARM also trigger the workflow. Their instances must carry opt_in_tag (required with alarm_names) or be listed in instance_ids, or the state machine is not allowed to stop them."
   default     = []
+
+  validation {
+    condition     = alltrue([for n in var.alarm_names : length(n) >= 1 && length(n) <= 255])
+    error_message = "alarm_names entries must be CloudWatch alarm names (1-255 characters)."
+  }
+}
+
+variable "alarm_action_arns" {
+  type        = map(string)
+  description = "Route 2 (optional): CloudWatch alarms, keyed by a stable name, that may invoke the guard directly as a Lambda alarm action (principal lambda.alarms.cloudwatch.amazonaws.com, source = the alarm ARN). Add the output function_arn to each alarm's alarm_actions yourself. Requires opt_in_tag."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, arn in var.alarm_action_arns : can(regex("^arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:.+$", arn)) && can(regex("^[A-Za-z0-9_-]{1,40}$", k))])
+    error_message = "alarm_action_arns values must be CloudWatch alarm ARNs (arn:aws:cloudwatch:<region>:<account>:alarm:<name>) and keys 1-40 letters, digits, hyphens or underscores."
+  }
+}
+
+variable "alarm_topic_arns" {
+  type        = map(string)
+  description = "Route 3 (optional): SNS topics carrying CloudWatch alarm notifications, keyed by a stable name. The guard is subscribed to each (filtered on the message body to NewStateValue = ALARM) and sns.amazonaws.com may invoke it from that topic. Topics in this account and region. Requires opt_in_tag."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, arn in var.alarm_topic_arns : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", arn)) && can(regex("^[A-Za-z0-9_-]{1,40}$", k))])
+    error_message = "alarm_topic_arns values must be SNS topic ARNs (arn:aws:sns:<region>:<account>:<topic>) and keys 1-40 letters, digits, hyphens or underscores."
+  }
 }
 
 variable "opt_in_tag" {
@@ -117,7 +144,7 @@ variable "opt_in_tag" {
     key   = string
     value = string
   })
-  description = "Tag an instance must carry to be restarted. When set, the state machine's stop/start/tag permissions are scoped by this tag (aws:ResourceTag) instead of by the ARNs of instance_ids. Required when alarm_names is used."
+  description = "Tag an instance must carry to be restarted. When set, the state machine's stop/start/tag permissions are scoped by this tag (aws:ResourceTag) instead of by the ARNs of instance_ids. Required when alarm_names, alarm_action_arns or alarm_topic_arns is used (their alarms may name any instance)."
   default     = null
 
   validation {
@@ -161,7 +188,7 @@ variable "window_seconds" {
 
 variable "poll_interval_seconds" {
   type        = number
-  description = "Wait between two state polls of the state machine."
+  description = "Wait between two state polls of the state machine. Together with the timeouts it bounds the execution history (plan fails if the longest run could exceed Step Functions' 25,000 events, e.g. 1 s with the default timeouts)."
   default     = 15
 
   validation {

@@ -34,6 +34,11 @@ variable "schedules" {
   }
 
   validation {
+    condition     = alltrue([for s in var.schedules : length(s.description) <= 512])
+    error_message = "A schedule description may be at most 512 characters (EventBridge Scheduler's limit)."
+  }
+
+  validation {
     condition     = alltrue([for s in var.schedules : s.start != null || s.stop != null])
     error_message = "Each schedule needs a start or a stop expression (or both)."
   }
@@ -141,6 +146,11 @@ variable "alarm_topic_arn" {
   type        = string
   description = "SNS topic the alarms notify. Required when create_alarms is true."
   default     = null
+
+  validation {
+    condition     = var.alarm_topic_arn == null ? true : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.alarm_topic_arn))
+    error_message = "alarm_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>) or null."
+  }
 }
 
 variable "log_level" {
@@ -169,6 +179,11 @@ variable "kms_key_arn" {
   type        = string
   description = "Customer-managed KMS key for the log group, DLQ, environment and schedule payloads. Null uses AWS-managed encryption."
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null ? true : can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>) or null; aliases are not accepted by every service that uses it."
+  }
 }
 
 variable "build_root" {

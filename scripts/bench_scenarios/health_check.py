@@ -10,7 +10,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from opskit_tools.loader import load_handler
-from opskit_tools.scenarios import Report
+from opskit_tools.scenarios import Report, environment
 
 ORDER = 30
 TITLE = "health-check: 20 targets x 300 ms, concurrent vs sequential"
@@ -60,30 +59,19 @@ def _server() -> Iterator[_Server]:
 
 
 def _run(targets: list[dict[str, Any]], workers: int) -> tuple[float, dict[str, Any]]:
-    values = {
-        "TARGETS": json.dumps(targets),
-        "MAX_WORKERS": str(workers),
-        "LOG_LEVEL": "WARNING",
-        "NO_PROXY": "127.0.0.1",
-    }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    values = {"TARGETS": json.dumps(targets), "MAX_WORKERS": str(workers), "NO_PROXY": "127.0.0.1"}
     root = logging.getLogger()
     level = root.level
     try:
-        handler = load_handler("health_check")
-        root.setLevel(logging.WARNING)  # one INFO line per target would bury the table
-        with contextlib.redirect_stdout(io.StringIO()):
-            started = time.perf_counter()
-            outcome = handler.handler({}, None)
-            elapsed = time.perf_counter() - started
+        with environment(values):
+            handler = load_handler("health_check")
+            root.setLevel(logging.WARNING)  # one INFO line per target would bury the table
+            with contextlib.redirect_stdout(io.StringIO()):
+                started = time.perf_counter()
+                outcome = handler.handler({}, None)
+                elapsed = time.perf_counter() - started
     finally:
         root.setLevel(level)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     return elapsed, outcome
 
 

@@ -1,12 +1,13 @@
 """restart-workflow: a CPU alarm → the guard → one bounded restart on Step Functions → the instance is
-running again; then the same alarm re-delivered, a second alarm inside the cooldown and a spot instance
-are all refused."""
+running again; then the same alarm re-delivered (also by SNS and as a Lambda alarm action), a second alarm
+inside the cooldown and a spot instance are all refused."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
 import io
+import json
 import logging
 import os
 import time
@@ -24,6 +25,7 @@ TITLE = "restart-workflow: CPU alarm → guard → Step Functions stop/start (co
 
 TABLE = "opskit-demo-restart-workflow-locks"
 TAG = "opskit:stopped-by"
+FIXTURE_TIME = "2024-05-14T09:12:41.421+0000"  # the state-change time in the documented-shape fixtures
 
 
 def _alarm_event(template: dict[str, Any], instance_id: str, when: datetime) -> dict[str, Any]:
@@ -32,6 +34,14 @@ def _alarm_event(template: dict[str, Any], instance_id: str, when: datetime) -> 
     event["detail"]["state"]["timestamp"] = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] = instance_id
     return event
+
+
+def _other_route(fixture: str, instance_id: str, when: datetime) -> dict[str, Any]:
+    """The same alarm transition as delivered by an SNS alarm topic or a Lambda alarm action (fixtures from
+    AWS's documented shapes, pointed at the demo instance and time)."""
+    documented = json.dumps(loader.load_event(f"restart_guard/{fixture}"))
+    stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
+    return json.loads(documented.replace("i-0abcd1234ef567890", instance_id).replace(FIXTURE_TIME, stamp))
 
 
 def _invoke(guard: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -154,6 +164,10 @@ def _scenario(report: Report) -> None:
     rows = []
     again = _invoke(guard, _alarm_event(template, web, now))
     rows.append(["same alarm re-delivered", again["decision"], again["reason"]])
+    via_sns = _invoke(guard, _other_route("sns-alarm.json", web, now))
+    rows.append(["same transition via an SNS alarm topic", via_sns["decision"], via_sns["reason"]])
+    via_action = _invoke(guard, _other_route("lambda-action-alarm.json", web, now))
+    rows.append(["same transition via a Lambda alarm action", via_action["decision"], via_action["reason"]])
     later = _invoke(guard, _alarm_event(template, web, now + timedelta(minutes=5)))
     rows.append(["next ALARM transition (+5 min)", later["decision"], later["reason"]])
     spotted = _invoke(guard, _alarm_event(template, spot, now))
@@ -161,6 +175,10 @@ def _scenario(report: Report) -> None:
     report.table(["event", "decision", "reason"], rows)
     executions = sfn.list_executions(stateMachineArn=machine)["executions"]
     report.check(again["reason"] == "already handled: execution exists", "a re-delivered alarm is already handled")
+    report.check(
+        via_sns["reason"] == via_action["reason"] == "already handled: execution exists",
+        "the same transition arriving by SNS or as a Lambda alarm action maps to the same execution",
+    )
     report.check(later["reason"].startswith("in cooldown"), "a second alarm inside the cooldown is refused")
     report.check(spotted["reason"].startswith("spot instance"), "spot instances are never stopped")
     report.check(len(executions) == 1, f"one execution in total ({len(executions)})")

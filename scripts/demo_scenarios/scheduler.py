@@ -155,6 +155,7 @@ def _run(report: Report) -> None:
     result = _invoke(report, handler, _payload("stop"))
     after = _snapshot(fleet)
     _show(report, fleet, before, after)
+    report.line("(the ASG member is terminated by its group scaling to 0/0/0, not by the scheduler)")
     report.kv("succeeded", ", ".join(result["succeeded"]))
     tagged = [fleet[k] for k in ("build-server", "dev-box-1", "dev-box-2")]
     marked = all(after[k] == "stopped [scheduler:office-hours]" for k in list(fleet)[:3])
