@@ -45,8 +45,9 @@ fmt: $(STAMP) ## Format Terraform and Python in place
 	$(BIN)/ruff format scripts functions tests
 	$(BIN)/ruff check --fix scripts functions tests
 
-lint: $(STAMP) ## ruff and terraform fmt -check
+lint: $(STAMP) ## ruff, mypy (the Lambda code) and terraform fmt -check
 	$(BIN)/ruff check scripts functions tests
+	$(BIN)/mypy functions/_shared/opskit_common.py functions/*/handler.py
 	$(BIN)/ruff format --check scripts functions tests
 	$(BIN)/terraform fmt -recursive -check .
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import ModuleType
 from typing import Any
 from unittest import mock
@@ -27,7 +27,8 @@ EVENTBRIDGE = read_fixture("restart_guard/eventbridge-alarm.json")  # AWS's docu
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    with mock_aws():
+    # the clock starts a minute after the fixtures' alarm transition (the guard ignores stale alarms)
+    with time_machine.travel(ALARM_TIME + timedelta(minutes=1)), mock_aws():
         opskit_common.reset_clients()
         ddb = opskit_common.client("dynamodb")  # the handler's own cached clients: one per service and test
         ddb.create_table(
@@ -45,7 +46,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         )["stateMachineArn"]
         monkeypatch.setenv("STATE_MACHINE_ARN", machine)
         monkeypatch.setenv("LOCK_TABLE", TABLE)
-        for name in ("COOLDOWN_SECONDS", "MAX_RESTARTS", "WINDOW_SECONDS", "OPT_IN_TAG", "DRY_RUN", "LOCK_SECONDS"):
+        for name in (
+            "COOLDOWN_SECONDS",
+            "MAX_RESTARTS",
+            "WINDOW_SECONDS",
+            "OPT_IN_TAG",
+            "DRY_RUN",
+            "LOCK_SECONDS",
+            "MAX_ALARM_AGE_SECONDS",
+        ):
             monkeypatch.delenv(name, raising=False)
         yield {"ec2": opskit_common.client("ec2"), "ddb": ddb, "sfn": sfn, "machine": machine}
 
@@ -375,6 +384,24 @@ def test_expired_lock_of_a_dead_execution_does_not_block_forever(
         with time_machine.travel(when, tick=False):
             outcomes.append(guard.handler(alarm_event(iid, when), None)["decision"])
     assert outcomes == ["started", "skipped", "started"]
+
+
+def test_stale_alarm_is_refused_before_any_aws_call(
+    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A delivery retried long after the transition must not restart an instance that may have recovered."""
+    monkeypatch.setenv("MAX_ALARM_AGE_SECONDS", "600")
+    iid = run_instance(aws["ec2"])
+    guard = load_handler("restart_guard")
+    with time_machine.travel(ALARM_TIME + timedelta(seconds=601), tick=False):
+        with mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected")):
+            stale = guard.handler(alarm_event(iid), None)
+    with time_machine.travel(ALARM_TIME + timedelta(seconds=600), tick=False):
+        fresh = guard.handler(alarm_event(iid), None)
+    assert stale["decision"] == "skipped"
+    assert stale["reason"] == "stale alarm: it entered ALARM 601 seconds ago, more than 600"
+    assert stale["instance_id"] == iid
+    assert fresh["decision"] == "started"
 
 
 def test_dry_run_decides_but_neither_claims_nor_starts(

@@ -103,6 +103,7 @@ def test_every_environment_variable_the_guard_reads_is_set_by_terraform() -> Non
         "MAX_RESTARTS",
         "WINDOW_SECONDS",
         "LOCK_SECONDS",
+        "MAX_ALARM_AGE_SECONDS",
         "OPT_IN_TAG",
         "DRY_RUN",
     }

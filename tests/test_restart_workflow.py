@@ -381,9 +381,9 @@ def test_guard_claim_and_state_machine_release_use_the_same_lock_item(
     monkeypatch.setenv("STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("LOCK_TABLE", TABLE)
     guard = load_handler("restart_guard")
-    event = json.loads(
-        json.dumps(load_event("restart_guard/eventbridge-alarm.json")).replace("i-0abcd1234ef567890", aws["instance"])
-    )
+    event = load_event("restart_guard/eventbridge-alarm.json")
+    event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] = aws["instance"]
+    event["detail"]["state"]["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())  # a fresh alarm
     result = guard.handler(event, None)
     assert result["decision"] == "started"
     assert guard.read_claim(TABLE, aws["instance"]).lock_owner == result["execution_arn"].rsplit(":", 1)[-1]

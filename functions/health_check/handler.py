@@ -446,7 +446,7 @@ def _cert_days(response: requests.Response, now: float) -> int | None:
     cert = sock.getpeercert()
     if not cert or "notAfter" not in cert:
         return None
-    return int((ssl.cert_time_to_seconds(cert["notAfter"]) - now) // 86400)
+    return int((ssl.cert_time_to_seconds(str(cert["notAfter"])) - now) // 86400)
 
 
 def _decode(body: bytes, response: requests.Response) -> str:

@@ -131,6 +131,11 @@ def sanitise_arn(value: str, limit: int = MAX_TAG_VALUE) -> str:
     return f"{cleaned[:head]}...{cleaned[-(limit - head - 3) :]}"
 
 
+def _submapping(mapping: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = mapping.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def _text(mapping: Mapping[str, Any], key: str) -> str | None:
     value = mapping.get(key)
     return value.strip() if isinstance(value, str) and value.strip() else None
@@ -175,7 +180,7 @@ def _person_name(identity: Mapping[str, Any]) -> str | None:
     if kind == "FederatedUser":
         return _last_segment(arn) or _after_colon(_text(identity, "principalId")) or _text(identity, "userName")
     if kind == "AssumedRole":
-        context = identity.get("sessionContext") if isinstance(identity.get("sessionContext"), Mapping) else {}
+        context = _submapping(identity, "sessionContext")
         # sourceIdentity is set once by the person who assumed the role and survives role chaining.
         return (
             _text(context, "sourceIdentity")
@@ -184,7 +189,7 @@ def _person_name(identity: Mapping[str, Any]) -> str | None:
             or _text(identity, "userName")
         )
     if kind == "IdentityCenterUser":
-        on_behalf_of = identity.get("onBehalfOf") if isinstance(identity.get("onBehalfOf"), Mapping) else {}
+        on_behalf_of = _submapping(identity, "onBehalfOf")
         return _text(identity, "userName") or _text(on_behalf_of, "userId")
     if kind == "AWSService":
         return _text(identity, "invokedBy")
@@ -204,7 +209,7 @@ def _principal(identity: Mapping[str, Any]) -> str | None:
         return arn
     kind = identity.get("type") or "Unknown"
     if kind == "IdentityCenterUser":
-        on_behalf_of = identity.get("onBehalfOf") if isinstance(identity.get("onBehalfOf"), Mapping) else {}
+        on_behalf_of = _submapping(identity, "onBehalfOf")
         store = _last_segment(_text(on_behalf_of, "identityStoreArn"))
         user = _text(on_behalf_of, "userId")
         return "/".join(p for p in (kind, store, user) if p) if user else None

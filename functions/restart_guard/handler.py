@@ -47,6 +47,7 @@ class Config:
     max_restarts: int
     window_seconds: int
     lock_seconds: int
+    max_alarm_age_seconds: int
     opt_in_tag: tuple[str, str] | None
     dry_run: bool
 
@@ -66,6 +67,7 @@ class Config:
             max_restarts=common.env_int(env, "MAX_RESTARTS", 3, minimum=1),
             window_seconds=common.env_int(env, "WINDOW_SECONDS", 86400, minimum=60),
             lock_seconds=common.env_int(env, "LOCK_SECONDS", 3600, minimum=60),
+            max_alarm_age_seconds=common.env_int(env, "MAX_ALARM_AGE_SECONDS", 3600, minimum=60),
             opt_in_tag=common.parse_tag_spec(opt_in, "OPT_IN_TAG") if opt_in else None,
             dry_run=common.env_bool(env, "DRY_RUN", False),
         )
@@ -213,6 +215,15 @@ def _refusal_for_alarm(alarm: Alarm) -> str | None:
         return "alarm has no single InstanceId dimension (metric math, composite or multi-instance alarm)"
     if not _INSTANCE_ID.match(alarm.instance_ids[0]):
         return f"InstanceId dimension {alarm.instance_ids[0]!r} is not an EC2 instance id"
+    return None
+
+
+def _refusal_for_age(alarm: Alarm, now: int, cfg: Config) -> str | None:
+    """A late delivery (EventBridge or async-invoke retries can arrive hours later) must not restart an
+    instance that may have recovered since: only recent transitions act."""
+    age = now - int(alarm.changed_at.timestamp())
+    if age > cfg.max_alarm_age_seconds:
+        return f"stale alarm: it entered {alarm.state} {age} seconds ago, more than {cfg.max_alarm_age_seconds}"
     return None
 
 
@@ -370,13 +381,16 @@ def decide_and_act(alarm: Alarm, cfg: Config) -> Decision:
     if refusal:
         return Decision("skipped", refusal, alarm.instance_ids[0] if len(alarm.instance_ids) == 1 else None)
     instance_id = alarm.instance_ids[0]
+    now = int(time.time())
+    refusal = _refusal_for_age(alarm, now, cfg)
+    if refusal:
+        return Decision("skipped", refusal, instance_id)
 
     refusal = _refusal_for_instance(_describe_instance(instance_id), cfg)
     if refusal:
         return Decision("skipped", refusal, instance_id)
 
     name = execution_name(instance_id, alarm.changed_at)
-    now = int(time.time())
     claim = read_claim(cfg.lock_table, instance_id)
     if name in (claim.lock_owner, claim.last_execution):
         # This alarm transition was claimed before (re-delivery, or a retry after a crash between the

@@ -284,12 +284,12 @@ def _select_ec2(request: Request, cfg: Config, outcome: Outcome) -> list[dict[st
             found[inst["InstanceId"]] = inst
     selected = []
     for instance_id in request.instance_ids:
-        inst = found.get(instance_id)
-        if inst is None:
+        match = found.get(instance_id)
+        if match is None:
             outcome.fail(instance_id, "instance not found in this account and region")
             continue
-        tags = common.tags_to_dict(inst.get("Tags"))
-        state = inst["State"]["Name"]
+        tags = common.tags_to_dict(match.get("Tags"))
+        state = match["State"]["Name"]
         if cfg.tag_key not in tags:
             outcome.fail(
                 instance_id, f"not tagged {cfg.tag_key}; the function's IAM policy only allows tagged instances"
@@ -299,7 +299,7 @@ def _select_ec2(request: Request, cfg: Config, outcome: Outcome) -> list[dict[st
         elif state not in states:
             outcome.skip(instance_id, f"already {state}")
         else:
-            selected.append(inst)
+            selected.append(match)
     return selected
 
 
@@ -553,7 +553,9 @@ def _run_rds(request: Request, cfg: Config, outcome: Outcome) -> None:
         elif request.dry_run:
             outcome.planned.append(label)
         else:
-            _rds_call(outcome, label, lambda i=ident: getattr(rds, f"{target}_db_instance")(DBInstanceIdentifier=i))
+            _rds_call(
+                outcome, label, functools.partial(getattr(rds, f"{target}_db_instance"), DBInstanceIdentifier=ident)
+            )
 
     for cluster in _paginate(rds, "describe_db_clusters", "DBClusters"):
         if not _tagged(cluster, cfg, request.schedule):
@@ -567,7 +569,9 @@ def _run_rds(request: Request, cfg: Config, outcome: Outcome) -> None:
         elif request.dry_run:
             outcome.planned.append(label)
         else:
-            _rds_call(outcome, label, lambda i=ident: getattr(rds, f"{target}_db_cluster")(DBClusterIdentifier=i))
+            _rds_call(
+                outcome, label, functools.partial(getattr(rds, f"{target}_db_cluster"), DBClusterIdentifier=ident)
+            )
 
 
 def _paginate(client: Any, operation: str, key: str) -> Iterable[dict[str, Any]]:

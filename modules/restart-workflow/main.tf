@@ -163,13 +163,14 @@ module "guard" {
 
   environment = merge(
     {
-      STATE_MACHINE_ARN = aws_sfn_state_machine.this.arn
-      LOCK_TABLE        = aws_dynamodb_table.locks.name
-      COOLDOWN_SECONDS  = tostring(var.cooldown_seconds)
-      MAX_RESTARTS      = tostring(var.max_restarts)
-      WINDOW_SECONDS    = tostring(var.window_seconds)
-      LOCK_SECONDS      = tostring(local.lock_seconds)
-      DRY_RUN           = tostring(var.dry_run)
+      STATE_MACHINE_ARN     = aws_sfn_state_machine.this.arn
+      LOCK_TABLE            = aws_dynamodb_table.locks.name
+      COOLDOWN_SECONDS      = tostring(var.cooldown_seconds)
+      MAX_RESTARTS          = tostring(var.max_restarts)
+      WINDOW_SECONDS        = tostring(var.window_seconds)
+      LOCK_SECONDS          = tostring(local.lock_seconds)
+      MAX_ALARM_AGE_SECONDS = tostring(var.max_alarm_age_seconds)
+      DRY_RUN               = tostring(var.dry_run)
     },
     var.opt_in_tag == null ? {} : { OPT_IN_TAG = "${var.opt_in_tag.key}=${var.opt_in_tag.value}" },
   )

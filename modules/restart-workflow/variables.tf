@@ -186,6 +186,17 @@ variable "window_seconds" {
   }
 }
 
+variable "max_alarm_age_seconds" {
+  type        = number
+  description = "The guard ignores an alarm transition older than this when it arrives (a delivery retried hours later must not restart an instance that may have recovered since)."
+  default     = 3600
+
+  validation {
+    condition     = var.max_alarm_age_seconds >= 60 && floor(var.max_alarm_age_seconds) == var.max_alarm_age_seconds
+    error_message = "max_alarm_age_seconds must be a whole number >= 60."
+  }
+}
+
 variable "poll_interval_seconds" {
   type        = number
   description = "Wait between two state polls of the state machine. Together with the timeouts it bounds the execution history (plan fails if the longest run could exceed Step Functions' 25,000 events, e.g. 1 s with the default timeouts)."

@@ -20,6 +20,6 @@ def share_botocore_loader() -> None:
     global _SHARED_LOADER
     if _SHARED_LOADER is None:
         _SHARED_LOADER = botocore.loaders.create_loader()
-        botocore.session.create_loader = lambda search_paths_string=None: _SHARED_LOADER  # type: ignore[assignment]
+        botocore.session.create_loader = lambda search_paths_string=None: _SHARED_LOADER
     # moto would otherwise load its catalogue of public AMIs into every fresh EC2 backend.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

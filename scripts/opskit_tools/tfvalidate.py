@@ -1390,11 +1390,11 @@ def _flatten(node: Tree) -> tuple[Tree, list[tuple[str, Any]]]:
             node = base
         elif node.data in ("attr_splat_expr_term", "full_splat_expr_term"):
             base, splat = node.children
-            inner: list[tuple[str, Any]] = [("splat", None)]
+            splat_steps: list[tuple[str, Any]] = [("splat", None)]
             for child in splat.children:
                 if isinstance(child, Tree):
-                    inner.append(("attr", _attr_name(child)) if child.data == "get_attr" else ("index", child))
-            steps[:0] = inner
+                    splat_steps.append(("attr", _attr_name(child)) if child.data == "get_attr" else ("index", child))
+            steps[:0] = splat_steps
             node = base
         else:
             return node, steps
