@@ -65,6 +65,9 @@ module "restart_workflow" {
   name_prefix              = local.name_prefix
   instance_ids             = var.restart_workflow.instance_ids
   alarm_names              = var.restart_workflow.alarm_names
+  alarm_action_arns        = var.restart_workflow.alarm_action_arns
+  alarm_topic_arns         = var.restart_workflow.alarm_topic_arns
+  max_alarm_age_seconds    = var.restart_workflow.max_alarm_age_seconds
   opt_in_tag               = var.restart_workflow.opt_in_tag
   cooldown_seconds         = var.restart_workflow.cooldown_seconds
   max_restarts             = var.restart_workflow.max_restarts

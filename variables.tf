@@ -180,19 +180,22 @@ variable "enable_restart_workflow" {
 
 variable "restart_workflow" {
   type = object({
-    instance_ids = optional(map(string), {})
-    alarm_names  = optional(list(string), [])
+    instance_ids      = optional(map(string), {})
+    alarm_names       = optional(list(string), [])
+    alarm_action_arns = optional(map(string), {})
+    alarm_topic_arns  = optional(map(string), {})
     opt_in_tag = optional(object({
       key   = string
       value = string
     }))
-    cooldown_seconds  = optional(number, 1800)
-    max_restarts      = optional(number, 3)
-    window_seconds    = optional(number, 86400)
-    notify_on_success = optional(bool, true)
-    dry_run           = optional(bool, false)
+    cooldown_seconds      = optional(number, 1800)
+    max_restarts          = optional(number, 3)
+    window_seconds        = optional(number, 86400)
+    max_alarm_age_seconds = optional(number, 3600)
+    notify_on_success     = optional(bool, true)
+    dry_run               = optional(bool, false)
   })
-  description = "Restart-workflow settings: instances to watch (keyed by a stable name) or existing alarm names, cooldown and cap."
+  description = "Restart-workflow settings: instances to watch (keyed by a stable name), or existing alarms (names, alarm-action ARNs or alarm topics; these need opt_in_tag), cooldown and cap."
   default     = {}
 }
 

@@ -393,9 +393,9 @@ def test_stale_alarm_is_refused_before_any_aws_call(
     monkeypatch.setenv("MAX_ALARM_AGE_SECONDS", "600")
     iid = run_instance(aws["ec2"])
     guard = load_handler("restart_guard")
-    with time_machine.travel(ALARM_TIME + timedelta(seconds=601), tick=False):
-        with mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected")):
-            stale = guard.handler(alarm_event(iid), None)
+    no_aws = mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected"))
+    with time_machine.travel(ALARM_TIME + timedelta(seconds=601), tick=False), no_aws:
+        stale = guard.handler(alarm_event(iid), None)
     with time_machine.travel(ALARM_TIME + timedelta(seconds=600), tick=False):
         fresh = guard.handler(alarm_event(iid), None)
     assert stale["decision"] == "skipped"

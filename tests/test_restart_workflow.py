@@ -139,7 +139,9 @@ def aws() -> Iterator[dict[str, Any]]:
         yield {**clients, "topic": topic, "queue": queue, "instance": instance, "retry_sleeps": retry_sleeps}
 
 
-def execute(aws: dict[str, Any], name: str = "run-1", **render_overrides: Any) -> dict[str, Any]:
+def execute(
+    aws: dict[str, Any], name: str = "run-1", definition: str | None = None, **render_overrides: Any
+) -> dict[str, Any]:
     """Claim the lock as the guard would, run the state machine to completion, return the outcome."""
     iid = aws["instance"]
     aws["dynamodb"].put_item(
@@ -148,7 +150,7 @@ def execute(aws: dict[str, Any], name: str = "run-1", **render_overrides: Any) -
     )
     machine = aws["stepfunctions"].create_state_machine(
         name="opskit-restart-workflow",
-        definition=render(topic_arn=aws["topic"], **render_overrides),
+        definition=definition or render(topic_arn=aws["topic"], **render_overrides),
         roleArn="arn:aws:iam::123456789012:role/opskit-restart-workflow-sfn",
     )["stateMachineArn"]
     arn = aws["stepfunctions"].start_execution(
@@ -263,6 +265,19 @@ def test_stuck_stopping_instance_is_forced_once_then_fails_with_notification(aws
     polls = [i for i, name in enumerate(outcome["entered"]) if name == "WaitForStopped"]
     assert sorted(b - a for a, b in itertools.pairwise(polls)) == [11, 11, 20]
     assert "worst_case_history_events = 11 * (2 * local.max_stop_polls" in (MODULE / "main.tf").read_text()
+
+
+def test_failure_without_a_cause_is_still_notified(aws: dict[str, Any]) -> None:
+    """The States language lets an error output omit Cause; the failure message must not depend on it.
+    The stop-timeout path is rendered without its Cause to produce such an error."""
+    definition = json.loads(render(topic_arn=aws["topic"]))
+    del definition["States"]["FailedStopTimeoutError"]["Parameters"]["Cause"]
+    with mock.patch.object(Instance, "stop", _stuck_stopping):
+        outcome = execute(aws, definition=json.dumps(definition))
+    assert outcome["status"] == "FAILED"
+    assert outcome["error"] == "StopTimeout"
+    (message,) = outcome["messages"]
+    assert (message["step"], message["error"], message["cause"]) == ("stop-timeout", "StopTimeout", "no cause reported")
 
 
 def test_forced_stop_that_works_continues_to_a_restart(aws: dict[str, Any]) -> None:
