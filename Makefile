@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PY     := $(BIN)/python
 STAMP  := $(VENV)/.installed
 ENV    ?= dev
-SCHEMA_SOURCE ?= ../shared/tfschema/aws-6.69.1_archive-2.8.1.json
+SCHEMA_SOURCE ?=
 
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
@@ -64,7 +64,8 @@ scan: $(SCAN_VENV)/.installed ## checkov security scan of the root and modules (
 docs: $(STAMP) ## Regenerate the inputs/outputs tables in modules/*/README.md
 	$(PY) scripts/build.py docs
 
-schema: $(STAMP) ## Refresh the vendored provider-schema subset from SCHEMA_SOURCE
+schema: $(STAMP) ## Refresh the vendored provider-schema subset: make schema SCHEMA_SOURCE=<full schema JSON>
+	@test -n "$(SCHEMA_SOURCE)" || { echo "set SCHEMA_SOURCE to the full provider schema JSON (see scripts/tfschema/PROVENANCE.md)"; exit 1; }
 	$(PY) scripts/build.py schema --source $(SCHEMA_SOURCE)
 
 lock: ## Re-pin requirements-dev.txt from requirements-dev.in in a throwaway venv
