@@ -11,39 +11,21 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import hcl2
 import pytest
 import yaml
+from opskit_tools import hcl
 from opskit_tools.paths import FUNCTIONS, MODULES
 
 MODULE = MODULES / "asg-backup"
 HANDLER = FUNCTIONS / "asg_backup" / "handler.py"
 
 
-def unquote(value: Any) -> Any:
-    """python-hcl2 keeps string literals quoted ("\"CONTINUE\"")."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items()}
-    return value
-
-
-@functools.cache
 def load(name: str) -> dict[str, Any]:
-    with (MODULE / name).open(encoding="utf-8") as handle:
-        return unquote(hcl2.load(handle))
+    return hcl.load_unquoted(MODULE / name)
 
 
 def blocks(kind: str, type_: str) -> dict[str, Any]:
-    """{name: body} of every `resource`/`data` block of one type across the module's .tf files."""
-    found: dict[str, Any] = {}
-    for path in sorted(MODULE.glob("*.tf")):
-        for block in load(path.name).get(kind, []):
-            found.update(block.get(type_, {}))
-    return found
+    return hcl.blocks(MODULE, kind, type_)
 
 
 @functools.cache
@@ -180,7 +162,6 @@ def test_bucket_is_versioned_encrypted_private_tls_only_and_expires() -> None:
         "test": "Bool",
         "variable": "aws:SecureTransport",
         "values": ["false"],
-        "__is_block__": True,
     }
     (expire,) = [
         r for r in blocks("resource", "aws_s3_bucket_lifecycle_configuration")["this"]["rule"] if "expiration" in r

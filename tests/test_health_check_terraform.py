@@ -7,7 +7,6 @@ The HCL is read with python-hcl2. The TARGETS rendering test evaluates the modul
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
@@ -17,30 +16,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+from opskit_tools import hcl
+from opskit_tools.hcl import unquote
 
 MODULE = Path(__file__).resolve().parents[1] / "modules" / "health-check"
 
 
-def unquote(value: Any) -> Any:
-    """python-hcl2 keeps string literals (and labels) quoted; expressions stay as ${...} text. Unquote all."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        try:
-            return json.loads(value)
-        except ValueError:  # a template with nested quotes: keep its text
-            return value[1:-1]
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items() if k != "__is_block__"}
-    return value
-
-
-@functools.cache  # parsing is slow; the tests only read the result
 def load(name: str) -> dict[str, Any]:
-    with (MODULE / name).open(encoding="utf-8") as handle:
-        return unquote(hcl2.load(handle))
+    return hcl.load_unquoted(MODULE / name)
 
 
 def block(doc: dict[str, Any], kind: str, *labels: str) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+from opskit_tools import hcl
+from opskit_tools.hcl import unquote
 
 REPO = Path(__file__).resolve().parents[1]
 READ_ONLY_PREFIXES = ("Describe", "List", "Get")
@@ -31,35 +32,29 @@ WILDCARD_ACTIONS = {
 }
 
 
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 def _statements() -> Iterator[tuple[str, str, dict[str, Any]]]:
     for path in sorted(REPO.glob("modules/*/*.tf")):
-        parsed = hcl2.load(path.open(encoding="utf-8"))
+        parsed = hcl.load(path)
         for block in parsed.get("data", []):
             for data_type, instances in block.items():
-                if _unquote(data_type) != "aws_iam_policy_document":
+                if unquote(data_type) != "aws_iam_policy_document":
                     continue
                 for name, body in instances.items():
                     statements = list(body.get("statement", []))
                     for dynamic in body.get("dynamic", []):
                         for label, dynamic_body in dynamic.items():
-                            if _unquote(label) == "statement":
+                            if unquote(label) == "statement":
                                 statements += dynamic_body.get("content", [])
                     for statement in statements:
-                        yield path.parent.name, _unquote(name), statement
+                        yield path.parent.name, unquote(name), statement
 
 
 def _strings(value: Any) -> list[str]:
-    return [_unquote(v) for v in value] if isinstance(value, list) else [_unquote(value)]
+    return [unquote(v) for v in value] if isinstance(value, list) else [unquote(value)]
 
 
 STATEMENTS = list(_statements())
-ALLOWS = [s for s in STATEMENTS if _unquote(s[2].get("effect", '"Allow"')) == "Allow"]
+ALLOWS = [s for s in STATEMENTS if unquote(s[2].get("effect", '"Allow"')) == "Allow"]
 
 
 def test_every_module_is_covered() -> None:
@@ -71,7 +66,7 @@ def test_every_module_is_covered() -> None:
 
 @pytest.mark.parametrize(("module", "document", "statement"), ALLOWS, ids=lambda v: v if isinstance(v, str) else "")
 def test_allowed_actions_are_explicit_and_scoped(module: str, document: str, statement: dict[str, Any]) -> None:
-    sid = _unquote(statement.get("sid", '""'))
+    sid = unquote(statement.get("sid", '""'))
     actions = _strings(statement.get("actions", []))
     assert actions, f"{module}/{document}/{sid}: statement without actions"
     if (module, document, sid) not in WILDCARD_ACTIONS:

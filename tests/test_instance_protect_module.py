@@ -3,35 +3,25 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import hcl2
 import pytest
+from opskit_tools import hcl
+from opskit_tools.hcl import labelled, unquote
 
 MODULE = Path(__file__).resolve().parents[1] / "modules/instance-protect"
 
 
 def load(name: str) -> dict[str, Any]:
-    with (MODULE / name).open(encoding="utf-8") as handle:
-        return hcl2.load(handle)
-
-
-def unquote(value: Any) -> Any:
-    return value[1:-1] if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"' else value
-
-
-def blocks(items: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for item in items:
-        for key, body in item.items():
-            yield unquote(key), body
+    return hcl.load(MODULE / name)
 
 
 @pytest.fixture(scope="module")
 def function_module() -> dict[str, Any]:
-    return dict(blocks(load("main.tf")["module"]))["function"]
+    return dict(labelled(load("main.tf")["module"]))["function"]
 
 
 @pytest.fixture(scope="module")
@@ -41,11 +31,11 @@ def local_values() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def statements() -> dict[str, dict[str, Any]]:
-    data = dict(blocks(load("iam.tf")["data"]))
-    document = dict(blocks([data["aws_iam_policy_document"]]))["protect"]
+    data = dict(labelled(load("iam.tf")["data"]))
+    document = dict(labelled([data["aws_iam_policy_document"]]))["protect"]
     found = {unquote(s["sid"]): s for s in document["statement"]}
     for dynamic in document.get("dynamic", []):
-        for _, body in blocks([dynamic]):
+        for _, body in labelled([dynamic]):
             for content in body["content"]:
                 found[unquote(content["sid"])] = content
     return found
@@ -81,7 +71,7 @@ def test_tag_contract_matches_the_handler_defaults(local_values, load_handler):
 
 
 def test_protect_tag_default_matches_the_handler_default(load_handler):
-    variables = dict(blocks(load("variables.tf")["variable"]))
+    variables = dict(labelled(load("variables.tf")["variable"]))
     type_expr = variables["protect_tag"]["type"]
     key = re.search(r'key\s*=\s*optional\(string,\s*\\?"([^"\\]+)', type_expr).group(1)
     value = re.search(r'value\s*=\s*optional\(string,\s*\\?"([^"\\]+)', type_expr).group(1)
@@ -139,7 +129,7 @@ def test_no_wildcard_actions_and_only_describes_on_every_resource(statements):
 
 
 def test_every_variable_is_typed_and_described():
-    for name, body in blocks(load("variables.tf")["variable"]):
+    for name, body in labelled(load("variables.tf")["variable"]):
         assert "type" in body, name
         assert unquote(body.get("description", "")).strip(), name
 

@@ -4,12 +4,12 @@ the root composes every feature module behind an enable flag."""
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+from opskit_tools import hcl
+from opskit_tools.hcl import unquote
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = REPO / "modules"
@@ -17,28 +17,17 @@ FEATURES = sorted(p.name for p in MODULES.iterdir() if p.is_dir() and p.name != 
 FUNCTIONS = sorted(p.name for p in (REPO / "functions").iterdir() if (p / "handler.py").is_file())
 
 
-def _unquote(value: Any) -> Any:
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
-@functools.cache
-def _parsed(path: Path) -> dict[str, Any]:
-    return hcl2.load(path.open(encoding="utf-8"))
-
-
 def _blocks(directory: Path, kind: str) -> list[tuple[str, dict[str, Any]]]:
     """(label path, body) of every `kind` block in the directory's .tf files."""
     found = []
     for path in sorted(directory.glob("*.tf")):
-        for block in _parsed(path).get(kind, []):
+        for block in hcl.load(path).get(kind, []):
             for label, body in block.items():
                 if kind in ("resource", "data"):
                     for name, inner in body.items():
-                        found.append((f"{_unquote(label)}.{_unquote(name)}", inner))
+                        found.append((f"{unquote(label)}.{unquote(name)}", inner))
                 else:
-                    found.append((_unquote(label), body))
+                    found.append((unquote(label), body))
     return found
 
 
@@ -64,12 +53,12 @@ def test_feature_module_uses_lambda_function_and_no_other_module(module: str) ->
     calls = _blocks(MODULES / module, "module")
     assert calls, f"{module} calls no module"
     for name, body in calls:
-        assert _unquote(body["source"]) == "../lambda-function", f"{module}: module {name} calls {body['source']}"
-        assert _unquote(body["package"]) in FUNCTIONS
+        assert unquote(body["source"]) == "../lambda-function", f"{module}: module {name} calls {body['source']}"
+        assert unquote(body["package"]) in FUNCTIONS
 
 
 def test_every_function_is_deployed_by_exactly_one_module() -> None:
-    packages = [_unquote(body["package"]) for module in FEATURES for _, body in _blocks(MODULES / module, "module")]
+    packages = [unquote(body["package"]) for module in FEATURES for _, body in _blocks(MODULES / module, "module")]
     assert sorted(packages) == FUNCTIONS
 
 
@@ -78,7 +67,7 @@ def test_lambda_function_module_owns_packaging_logging_and_failure_handling() ->
     resources = dict(_blocks(lf, "resource"))
     data = dict(_blocks(lf, "data"))
     archive = data["archive_file.package"]
-    assert _unquote(archive["output_file_mode"]) == "0644"
+    assert unquote(archive["output_file_mode"]) == "0644"
     assert "local.build_root" in archive["output_path"] and "path.module" not in archive["output_path"]
     function = resources["aws_lambda_function.this"]
     assert function["logging_config"][0]["log_format"] == '"JSON"'
@@ -93,7 +82,7 @@ def test_lambda_function_module_owns_packaging_logging_and_failure_handling() ->
 
 def test_root_composes_every_feature_module_behind_a_flag() -> None:
     calls = dict(_blocks(REPO, "module"))
-    assert sorted(_unquote(body["source"]).removeprefix("./modules/") for body in calls.values()) == FEATURES
+    assert sorted(unquote(body["source"]).removeprefix("./modules/") for body in calls.values()) == FEATURES
     variables = {name for name, _ in _blocks(REPO, "variable")}
     for name, body in calls.items():
         assert body["count"] == f"${{var.enable_{name} ? 1 : 0}}"

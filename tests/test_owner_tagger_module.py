@@ -11,28 +11,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import hcl2
 import pytest
+from opskit_tools import hcl
 from opskit_tools.paths import MODULES
 
 MODULE = MODULES / "owner-tagger"
 
 
-def unquote(value: Any) -> Any:
-    """python-hcl2 keeps string literals quoted ("\"Owner\"")."""
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    if isinstance(value, list):
-        return [unquote(v) for v in value]
-    if isinstance(value, dict):
-        return {unquote(k): unquote(v) for k, v in value.items()}
-    return value
-
-
-@functools.cache
 def load(name: str) -> dict[str, Any]:
-    with (MODULE / name).open(encoding="utf-8") as handle:
-        return unquote(hcl2.load(handle))
+    return hcl.load_unquoted(MODULE / name)
 
 
 @functools.cache

@@ -4,12 +4,12 @@ alarm defaults, lock-table settings the guard relies on, environment, and IAM ag
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import hcl2
 import pytest
+from opskit_tools import hcl
+from opskit_tools.hcl import labelled, unquote
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "modules" / "restart-workflow"
@@ -18,34 +18,23 @@ SERVICE_PREFIX = {"ec2": "ec2", "dynamodb": "dynamodb", "stepfunctions": "states
 
 
 def load(name: str) -> dict[str, Any]:
-    with (MODULE / name).open(encoding="utf-8") as handle:
-        return hcl2.load(handle)
-
-
-def unquote(value: Any) -> Any:
-    return value[1:-1] if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"' else value
-
-
-def blocks(items: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
-    for item in items:
-        for key, body in item.items():
-            yield unquote(key), body
+    return hcl.load(MODULE / name)
 
 
 def resource(kind: str, name: str) -> dict[str, Any]:
-    return dict(blocks([b for k, b in blocks(load("main.tf")["resource"]) if k == kind]))[name]
+    return dict(labelled([b for k, b in labelled(load("main.tf")["resource"]) if k == kind]))[name]
 
 
 def variables() -> dict[str, dict[str, Any]]:
-    return dict(blocks(load("variables.tf")["variable"]))
+    return dict(labelled(load("variables.tf")["variable"]))
 
 
 def statements(document: str) -> dict[str, dict[str, Any]]:
-    documents = dict(blocks([b for k, b in blocks(load("iam.tf")["data"]) if k == "aws_iam_policy_document"]))
+    documents = dict(labelled([b for k, b in labelled(load("iam.tf")["data"]) if k == "aws_iam_policy_document"]))
     body = documents[document]
     found = {unquote(s["sid"]): s for s in body.get("statement", [])}
     for dynamic in body.get("dynamic", []):
-        for _, dynamic_body in blocks([dynamic]):
+        for _, dynamic_body in labelled([dynamic]):
             for content in dynamic_body["content"]:
                 found[unquote(content["sid"])] = content
     return found
@@ -107,7 +96,7 @@ def test_every_environment_variable_the_guard_reads_is_set_by_terraform() -> Non
         "OPT_IN_TAG",
         "DRY_RUN",
     }
-    guard = dict(blocks(load("main.tf")["module"]))["guard"]
+    guard = dict(labelled(load("main.tf")["module"]))["guard"]
     assert read == set(re.findall(r"\b([A-Z_]{5,}) = ", guard["environment"]))
 
 
@@ -177,7 +166,7 @@ def test_tag_permissions_cover_only_the_stopped_by_key_and_require_it(sid: str) 
 
 
 def test_optional_routes_grant_invoke_to_the_alarm_and_sns_principals_and_need_the_opt_in_tag() -> None:
-    guard = dict(blocks(load("main.tf")["module"]))["guard"]
+    guard = dict(labelled(load("main.tf")["module"]))["guard"]
     assert 'principal = "lambda.alarms.cloudwatch.amazonaws.com", source_arn = arn' in guard["allowed_triggers"]
     assert 'principal = "sns.amazonaws.com", source_arn = arn' in guard["allowed_triggers"]
     subscription = resource("aws_sns_topic_subscription", "alarm_topics")

@@ -12,27 +12,15 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import hcl2
 import pytest
-from opskit_tools import tftemplate
+from opskit_tools import hcl, tftemplate
 
 MODULE = Path(__file__).resolve().parents[1] / "modules" / "scheduler"
 TEMPLATE = MODULE / "templates" / "input.json.tftpl"
 
 
-def _unquote(value: Any) -> Any:
-    """python-hcl2 keeps the quotes of labels and string literals ("\"OFF\""); drop them."""
-    if isinstance(value, dict):
-        return {_unquote(k): _unquote(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_unquote(v) for v in value]
-    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
-        return value[1:-1]
-    return value
-
-
 def _schedule_resource() -> dict[str, Any]:
-    main = _unquote(hcl2.loads((MODULE / "main.tf").read_text(encoding="utf-8")))
+    main = hcl.load_unquoted(MODULE / "main.tf")
     (resource,) = [r["aws_scheduler_schedule"] for r in main["resource"] if "aws_scheduler_schedule" in r]
     return resource["this"]
 
@@ -220,7 +208,7 @@ def test_terraform_evaluates_the_validations_as_intended(
 
 
 def _function_policy_statements() -> list[dict[str, Any]]:
-    iam = _unquote(hcl2.loads((MODULE / "iam.tf").read_text(encoding="utf-8")))
+    iam = hcl.load_unquoted(MODULE / "iam.tf")
     (document,) = [
         d["aws_iam_policy_document"]["function"]
         for d in iam["data"]
