@@ -233,13 +233,14 @@ variable "instance_protect" {
       key   = optional(string, "Protected")
       value = optional(string, "true")
     }), {})
-    max_restarts   = optional(number, 3)
-    window_seconds = optional(number, 3600)
+    max_restarts     = optional(number, 3)
+    window_seconds   = optional(number, 3600)
+    ebs_kms_key_arns = optional(list(string), [])
     notice_subscriptions = optional(map(object({
       protocol = string
       endpoint = string
     })), {})
   })
-  description = "instance-protect settings: the protect tag and the restart cap per window."
+  description = "instance-protect settings: the protect tag, the restart cap per window, and the customer-managed KMS keys of protected instances' volumes (needed to start them)."
   default     = {}
 }

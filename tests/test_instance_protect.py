@@ -134,6 +134,24 @@ def test_protected_instance_stopped_by_hand_is_started_and_noticed(aws, protect,
     assert iid in notice["Message"] and "Client.UserInitiatedShutdown" in notice["Message"]
 
 
+def test_notice_subject_is_one_line_below_100_characters_for_any_name(aws, protect, load_event):
+    """SNS refuses a Subject with line breaks/control characters or of 100+ characters; a Name tag may hold
+    both, and a refused notice would turn a successful restart into a failure."""
+    name = "Überwachung\nbatch\tjob " + "ä" * 120
+    iid = launch(aws["ec2"], {"Protected": "true", "Name": name})
+    aws["ec2"].stop_instances(InstanceIds=[iid])
+
+    result = protect().handler(stopped_event(load_event, iid), None)
+
+    assert (result["decision"], result["notified"]) == ("started", True)
+    (notice,) = notices(aws)
+    subject = notice["Subject"]
+    assert len(subject) < 100
+    assert subject.startswith("opskit instance-protect: started Überwachung batch job ää")
+    assert subject.endswith("...")
+    assert not any(c in subject for c in "\n\r\t")
+
+
 def test_unprotected_instance_stays_stopped(aws, protect, load_event):
     iid = launch(aws["ec2"], {"Name": "scratch"})
     aws["ec2"].stop_instances(InstanceIds=[iid])
@@ -299,6 +317,28 @@ def test_marker_left_by_a_hand_start_is_cleared_so_a_later_crash_is_restarted(aw
     assert (crash["decision"], crash["reason"]) == ("started", "unplanned-stop")
     assert state_of(ec2, iid) == "running"
     assert [n["Subject"] for n in notices(aws)] == ["opskit instance-protect: started batch-1 again"]
+
+
+def test_real_scheduler_stop_is_respected_and_its_own_start_leaves_nothing_to_clear(
+    aws, protect, load_event, load_handler, monkeypatch
+):
+    """The contract with the scheduler's real handler (manual form), not a hand-made marker."""
+    ec2 = aws["ec2"]
+    iid = launch(ec2, {"Protected": "true", "Schedule": "office-hours"})
+    fn = protect()
+    monkeypatch.setenv("TAG_KEY", "Schedule")
+    monkeypatch.setenv("VERIFY_TIMEOUT_SECONDS", "0")  # its start check polls; moto starts at once
+    scheduler = load_handler("scheduler")
+
+    assert scheduler.handler({"action": "stop", "instance_ids": [iid]}, None)["succeeded"] == [iid]
+    stopped = fn.handler(stopped_event(load_event, iid), None)
+    assert scheduler.handler({"action": "start", "instance_ids": [iid]}, None)["succeeded"] == [iid]
+    running = fn.handler(stopped_event(load_event, iid, "running"), None)
+
+    assert (stopped["reason"], stopped["stopped_by"]) == ("stopped-by-opskit", "scheduler:manual")
+    assert running["reason"] == "no-stale-marker"
+    assert MARKER not in tags_of(ec2, iid)
+    assert notices(aws) == []
 
 
 def test_running_protected_instance_without_marker_needs_no_change(aws, protect, load_event):

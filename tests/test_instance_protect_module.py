@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,31 @@ def test_tag_contract_matches_the_handler_defaults(local_values, load_handler):
 
     assert local_values["stopped_by_tag_key"] == defaults.stopped_by_tag_key == "opskit:stopped-by"
     assert local_values["restarts_tag_key"] == defaults.restarts_tag_key
+
+
+def asl_marker_keys(node: Any) -> set[str]:
+    """Tag keys of every createTags/deleteTags task in a Step Functions definition."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        if str(node.get("Resource", "")).endswith(("ec2:createTags", "ec2:deleteTags")):
+            found |= {tag["Key"] for tag in node["Parameters"]["Tags"]}
+        for value in node.values():
+            found |= asl_marker_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= asl_marker_keys(value)
+    return found
+
+
+def test_marker_key_is_the_one_the_scheduler_and_restart_workflow_write(local_values, load_handler):
+    """The contract read from the other side's code: the scheduler's STOPPED_BY_TAG and the tag tasks of
+    restart.asl.json."""
+    scheduler = load_handler("scheduler")
+    template = (MODULE.parent / "restart-workflow/restart.asl.json").read_text(encoding="utf-8")
+    asl = json.loads(re.sub(r"\$\{[^}]*\}", "0", template))  # template values do not matter here
+
+    assert local_values["stopped_by_tag_key"] == scheduler.STOPPED_BY_TAG
+    assert asl_marker_keys(asl) == {local_values["stopped_by_tag_key"]}
 
 
 def test_protect_tag_default_matches_the_handler_default(load_handler):

@@ -79,6 +79,21 @@ def test_repeated_ids_are_sent_once_in_order(cli, lam):
     assert json.loads(sent[0]["Payload"])["instance_ids"] == [IDS[1], IDS[0]]
 
 
+def test_region_is_passed_to_the_client(cli, lam):
+    regions: list[str | None] = []
+
+    def factory(region: str | None) -> Any:
+        regions.append(region)
+        return lam
+
+    with Stubber(lam) as stub:
+        stub.add_response("invoke", {"StatusCode": 200, "Payload": body({})})
+        argv = ["--region", "eu-west-1", "--action", "stop", "--function", FUNCTION, IDS[0]]
+        code = cli.main(argv, client_factory=factory, out=io.StringIO(), err=io.StringIO())
+
+    assert (code, regions) == (0, ["eu-west-1"])
+
+
 def test_function_error_prints_the_error_and_exits_1(cli, lam):
     error = {"errorType": "PartialFailure", "errorMessage": "1 of 2 instances failed to stop", "stackTrace": []}
     with Stubber(lam) as stub:

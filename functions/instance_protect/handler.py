@@ -38,6 +38,7 @@ import functools
 import os
 import re
 import time
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +55,8 @@ INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 SPOT_STOP_CODES = {"Server.SpotInstanceShutdown", "Server.SpotInstanceTermination"}
 # A tag value holds at most 256 characters; 20 ten-digit timestamps and their separators fit easily.
 MAX_RESTARTS_LIMIT = 20
+# SNS refuses a Subject with line breaks or control characters, or of 100 characters or more.
+MAX_SUBJECT_CHARS = 99
 METRIC_NAMESPACE = "opskit"
 
 
@@ -202,10 +205,18 @@ def clear_stale_marker(cfg: Config, instance_id: str, result: dict[str, Any]) ->
     return result
 
 
+def sns_subject(text: str) -> str:
+    """A Subject SNS accepts: control characters and line/paragraph separators (a Name tag may hold any
+    character) become spaces, and the text is cut below 100 characters."""
+    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned if len(cleaned) <= MAX_SUBJECT_CHARS else cleaned[: MAX_SUBJECT_CHARS - 3] + "..."
+
+
 def notify(cfg: Config, subject: str, lines: list[str]) -> bool:
     if cfg.topic_arn is None:
         return False
-    common.client("sns").publish(TopicArn=cfg.topic_arn, Subject=subject[:100], Message="\n".join(lines))
+    common.client("sns").publish(TopicArn=cfg.topic_arn, Subject=sns_subject(subject), Message="\n".join(lines))
     return True
 
 

@@ -66,6 +66,13 @@ variable "protect_tag" {
     condition     = length(trimspace(var.protect_tag.key)) > 0 && !strcontains(var.protect_tag.key, "=") && !startswith(lower(var.protect_tag.key), "aws:")
     error_message = "protect_tag.key must be non-empty, must not contain '=' and must not start with the reserved prefix aws:."
   }
+
+  # The function strips surrounding blanks from PROTECT_TAG while the IAM condition uses the raw strings,
+  # so blanks there would make the two disagree.
+  validation {
+    condition     = var.protect_tag.key == trimspace(var.protect_tag.key) && var.protect_tag.value == trimspace(var.protect_tag.value) && length(var.protect_tag.key) <= 128 && length(var.protect_tag.value) <= 256
+    error_message = "protect_tag.key (at most 128 characters) and protect_tag.value (at most 256) must not start or end with blanks."
+  }
 }
 
 variable "schedule_tag_key" {
@@ -74,8 +81,8 @@ variable "schedule_tag_key" {
   default     = "Schedule"
 
   validation {
-    condition     = length(trimspace(var.schedule_tag_key)) > 0
-    error_message = "schedule_tag_key must not be empty."
+    condition     = length(trimspace(var.schedule_tag_key)) > 0 && var.schedule_tag_key == trimspace(var.schedule_tag_key) && length(var.schedule_tag_key) <= 128
+    error_message = "schedule_tag_key must be a tag key of 1-128 characters without leading or trailing blanks."
   }
 }
 
@@ -123,6 +130,11 @@ variable "notice_subscriptions" {
   validation {
     condition     = alltrue([for s in values(var.notice_subscriptions) : contains(["email", "email-json", "https", "sqs", "lambda", "sms"], s.protocol)])
     error_message = "notice_subscriptions[*].protocol must be one of email, email-json, https, sqs, lambda, sms."
+  }
+
+  validation {
+    condition     = alltrue([for s in values(var.notice_subscriptions) : length(trimspace(s.endpoint)) > 0])
+    error_message = "notice_subscriptions[*].endpoint must not be empty (an e-mail address, URL, queue/function ARN or phone number)."
   }
 }
 

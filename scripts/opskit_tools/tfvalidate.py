@@ -369,6 +369,9 @@ class Module:
     calls: dict[str, tuple[Path, Block]] = field(default_factory=dict)
     resources: dict[tuple[str, str], tuple[Path, Block]] = field(default_factory=dict)
     data: dict[tuple[str, str], tuple[Path, Block]] = field(default_factory=dict)
+    checks: dict[str, tuple[Path, Block]] = field(default_factory=dict)
+    providers: dict[str, tuple[Path, Block]] = field(default_factory=dict)  # "aws" or "aws.alias"
+    settings: dict[str, tuple[Path, Block]] = field(default_factory=dict)  # required_providers, backend, cloud
     errors: list[tuple[Path, int, str]] = field(default_factory=list)
 
 
@@ -384,6 +387,7 @@ def load_module(directory: Path) -> Module:
             module.errors.append((path, 1, "file is not UTF-8"))
             continue
         module.files.append((path, body))
+        _duplicate_arguments(module, path, body.blocks)
         for attr in body.attrs:
             module.errors.append((path, attr.line, f'unexpected argument "{attr.name}" outside of any block'))
         for block in body.blocks:
@@ -415,16 +419,65 @@ def _declare(module: Module, path: Path, block: Block) -> None:
         for nested in block.body.blocks:
             module.errors.append((path, nested.line, f'blocks are not allowed in locals (found "{nested.type}")'))
         return
+    if kind == "terraform":
+        for nested in block.body.blocks:
+            if nested.type in ("required_providers", "backend", "cloud"):
+                setting = "backend" if nested.type == "cloud" else nested.type
+                if setting in module.settings:
+                    first_path, first = module.settings[setting]
+                    module.errors.append(
+                        (path, nested.line, f"duplicate {nested.type} block{_first_at(first_path, first.line, path)}")
+                    )
+                else:
+                    module.settings[setting] = (path, nested)
+        return
+    if kind == "provider":
+        alias = block.body.attr("alias")
+        alias_name = string_value(alias.expr) if alias is not None else None
+        if alias is not None and alias_name is None:
+            return  # not a literal: reported nowhere, Terraform requires a literal alias name
+        config = labels[0] + (f".{alias_name}" if alias_name else "")
+        if config in module.providers:
+            first_path, first = module.providers[config]
+            module.errors.append(
+                (
+                    path,
+                    block.line,
+                    f'duplicate provider configuration "{config}"{_first_at(first_path, first.line, path)}',
+                )
+            )
+        else:
+            module.providers[config] = (path, block)
+        return
+    if kind == "check":
+        table = module.checks
     if table is None:
         return
     key = tuple(labels) if kind in ("resource", "data") else labels[0]
     if key in table:
         name = ".".join(labels)
-        module.errors.append(
-            (path, block.line, f'duplicate {kind} "{name}" (first declared at line {table[key][1].line})')
-        )
+        first_path, first = table[key]
+        module.errors.append((path, block.line, f'duplicate {kind} "{name}"{_first_at(first_path, first.line, path)}'))
         return
     table[key] = (path, block)
+
+
+def _first_at(first_path: Path, first_line: int, path: Path) -> str:
+    where = f"line {first_line}" if first_path == path else f"{first_path.name}:{first_line}"
+    return f" (first declared at {where})"
+
+
+def _duplicate_arguments(module: Module, path: Path, blocks: list[Block]) -> None:
+    """HCL rejects an argument set twice in one body, in every block at every depth."""
+    for block in blocks:
+        if block.type == "locals":
+            continue  # reported as duplicate local values
+        seen: set[str] = set()
+        for attr in block.body.attrs:
+            if attr.name in seen:
+                module.errors.append((path, attr.line, f'argument "{attr.name}" is set more than once'))
+            seen.add(attr.name)
+        _duplicate_arguments(module, path, block.body.blocks)
 
 
 def _is_multi(block: Block) -> bool:
@@ -611,9 +664,15 @@ class Validator:
                 self.report(path, line, f'variable "{name}": {message}')
         if body.attr("description") is None:
             self.report(path, block.line, f'variable "{name}" has no description')
+        for setting in ("sensitive", "nullable", "ephemeral"):
+            self._bool_setting(path, body, setting, f'variable "{name}"')
         default_attr = body.attr("default")
         if type_attr is not None and default_attr is not None:
             where = f'the default of variable "{name}"'
+            for line, message in _conversion_errors(
+                default_attr.expr, parse_type(type_attr.expr), where, default_attr.line
+            ):
+                self.report(path, line, message)
             for line, message in _extra_attributes(
                 default_attr.expr, parse_type(type_attr.expr), where, default_attr.line
             ):
@@ -643,6 +702,10 @@ class Validator:
                 self.report(path, attr.line, f'output "{name}": unsupported argument "{attr.name}"')
             else:
                 self.expr(mod, attr.expr, Ctx(path, attr.line))
+        for setting in ("sensitive", "ephemeral"):
+            self._bool_setting(path, body, setting, f'output "{name}"')
+        if (depends_on := body.attr("depends_on")) is not None:
+            self._depends_on(path, depends_on, f'output "{name}"')
         for nested in body.blocks:
             if nested.type == "precondition":
                 self._condition_block(mod, path, nested, Ctx(path, nested.line), f'output "{name}" precondition')
@@ -687,13 +750,143 @@ class Validator:
             self.schema_body(mod, path, plain, schema, Ctx(path, block.line), f'provider "{name}"')
 
     def _top_check(self, mod: Module, path: Path, block: Block) -> None:
+        for attr in block.body.attrs:
+            self.report(path, attr.line, f'check "{block.labels[0]}": unsupported argument "{attr.name}"')
+        # A data source nested in a check block is visible only inside that check.
+        scoped = [(f"data.{b.labels[0]}.{b.labels[1]}", "check-data") for b in block.body.blocks if b.type == "data"]
         for nested in block.body.blocks:
             if nested.type == "assert":
-                self._condition_block(mod, path, nested, Ctx(path, nested.line), f'check "{block.labels[0]}" assert')
+                ctx = Ctx(path, nested.line).with_scope(*scoped)
+                self._condition_block(mod, path, nested, ctx, f'check "{block.labels[0]}" assert')
             elif nested.type == "data" and len(nested.labels) == 2:
                 self._top_data(mod, path, nested)
             else:
                 self.report(path, nested.line, f'check "{block.labels[0]}": unsupported block "{nested.type}"')
+
+    def _top_moved(self, mod: Module, path: Path, block: Block) -> None:
+        self._address_block(path, block, required=("from", "to"), allowed=frozenset({"from", "to"}), blocks=())
+
+    def _top_removed(self, mod: Module, path: Path, block: Block) -> None:
+        self._address_block(
+            path,
+            block,
+            required=("from",),
+            allowed=frozenset({"from"}),
+            blocks=("lifecycle", "provisioner", "connection"),
+        )
+        for nested in block.body.blocks:
+            if nested.type == "lifecycle":
+                for attr in nested.body.attrs:
+                    if attr.name != "destroy":
+                        self.report(path, attr.line, f'removed block lifecycle: unsupported argument "{attr.name}"')
+                if nested.body.attr("destroy") is None:
+                    self.report(path, nested.line, 'removed block lifecycle: missing required argument "destroy"')
+                self._bool_setting(path, nested.body, "destroy", "removed block lifecycle")
+
+    def _top_import(self, mod: Module, path: Path, block: Block) -> None:
+        allowed = frozenset({"to", "id", "identity", "provider", "for_each"})
+        self._address_block(path, block, required=("to",), allowed=allowed, blocks=())
+        if block.body.attr("id") is None and block.body.attr("identity") is None:
+            self.report(path, block.line, 'import block: missing required argument "id"')
+        ctx = Ctx(path, block.line, each=block.body.attr("for_each") is not None)
+        for attr in block.body.attrs:
+            if attr.name in ("id", "identity"):
+                self.expr(mod, attr.expr, ctx)
+            elif attr.name == "for_each":
+                self.expr(mod, attr.expr, Ctx(path, attr.line))
+
+    def _address_block(
+        self, path: Path, block: Block, *, required: tuple[str, ...], allowed: frozenset[str], blocks: tuple[str, ...]
+    ) -> None:
+        """moved/removed/import: known arguments, required ones present, addresses written as references."""
+        where = f"{block.type} block"
+        for attr in block.body.attrs:
+            if attr.name not in allowed:
+                self.report(
+                    path, attr.line, f'{where}: unsupported argument "{attr.name}"{_suggest(attr.name, allowed)}'
+                )
+            elif attr.name in ("from", "to") and _static_traversal(attr.expr, any_index=block.type == "import") is None:
+                self.report(
+                    path, attr.line, f'{where}: "{attr.name}" must be an address such as aws_s3_bucket.x or module.y'
+                )
+        for arg in required:
+            if block.body.attr(arg) is None:
+                self.report(path, block.line, f'{where}: missing required argument "{arg}"')
+        for nested in block.body.blocks:
+            if nested.type not in blocks:
+                self.report(path, nested.line, f'{where}: unsupported block "{nested.type}"')
+
+    def _bool_setting(self, path: Path, body: Body, name: str, where: str) -> None:
+        attr = body.attr(name)
+        if attr is not None:
+            for line, message in _value_errors(attr.expr, {"type": "bool"}, name, attr.line):
+                self.report(path, line, f"{where}: {message}")
+
+    def _count_for_each(self, path: Path, body: Body, where: str) -> None:
+        """Literal count/for_each values Terraform rejects when it evaluates them during validation."""
+        count = body.attr("count")
+        if count is not None:
+            for line, message in _value_errors(count.expr, {"type": "number"}, "count", count.line):
+                self.report(path, line, f"{where}: {message}")
+        for_each = body.attr("for_each")
+        literal = _literal_kind(for_each.expr) if for_each is not None else None
+        if for_each is not None and literal is not None and literal[0] != "object":
+            self.report(
+                path,
+                for_each.line,
+                f'{where}: "for_each" must be a map or a set of strings, got a {literal[0]} literal'
+                + (" (wrap a list in toset(...))" if literal[0] == "tuple" else ""),
+            )
+
+    def _depends_on(self, path: Path, attr: Attr, where: str) -> None:
+        """depends_on is a static list of references to whole objects (Terraform rejects expressions and
+        references to attributes; quoted references are still accepted by Terraform's compatibility shim)."""
+        items = tuple_items(attr.expr)
+        if items is None:
+            self.report(path, attr.line, f"{where}: depends_on must be a list of references, e.g. [aws_sqs_queue.x]")
+            return
+        for item in items:
+            if string_value(item) is not None:
+                continue
+            line = line_of(item, attr.line)
+            traversal = _static_traversal(item)
+            if traversal is None:
+                self.report(
+                    path, line, f"{where}: a depends_on entry must be a plain reference (no calls or expressions)"
+                )
+                continue
+            root, steps = traversal
+            text = root + "".join(f".{v}" if k == "attr" else "[...]" for k, v in steps)
+            consumed = _address_length(root, steps)
+            if consumed is not None and len(steps) > consumed:
+                self.report(
+                    path,
+                    line,
+                    f"{where}: depends_on must name a whole object, not an attribute ({text})",
+                )
+
+    def _provider_reference(self, mod: Module, path: Path, node: Tree, line: int, where: str) -> None:
+        """`provider = aws.alias` (and providers-map values) in the root module need a configuration with
+        that alias; a child module may receive it from its caller, so only the root is checked."""
+        traversal = _static_traversal(node)
+        if string_value(node) is not None:
+            return  # legacy quoted form, still accepted
+        if traversal is None or len(traversal[1]) > 1 or any(k != "attr" for k, _ in traversal[1]):
+            self.report(path, line, f"{where}: a provider must be written as <name> or <name>.<alias>")
+            return
+        root, steps = traversal
+        if not steps or mod.dir.resolve() != self.repo:
+            return
+        config = f"{root}.{steps[0][1]}"
+        if config not in mod.providers:
+            configured = sorted(k for k in mod.providers if "." in k)
+            self.report(
+                path,
+                line,
+                f'{where}: provider configuration "{config}" is not declared in this module '
+                f'(add provider "{root}" {{ alias = "{steps[0][1]}" ... }})'
+                + (f"; declared aliases: {', '.join(configured)}" if configured else ""),
+            )
 
     def _top_module(self, mod: Module, path: Path, block: Block) -> None:
         name = block.labels[0]
@@ -714,6 +907,17 @@ class Validator:
         if source is None:
             self.report(path, source_attr.line, f'module "{name}": source must be a literal string')
             return
+        self._count_for_each(path, body, f'module "{name}"')
+        if (depends_on := body.attr("depends_on")) is not None:
+            self._depends_on(path, depends_on, f'module "{name}"')
+        if (providers := body.attr("providers")) is not None:
+            items = object_items(providers.expr)
+            if items is None:
+                self.report(path, providers.line, f'module "{name}": providers must be a map such as {{ aws = aws.x }}')
+            for _, value, item_line in items or []:
+                self._provider_reference(mod, path, value, item_line or providers.line, f'module "{name}" providers')
+        if (version := body.attr("version")) is not None and source.startswith(("./", "../")):
+            self.report(path, version.line, f'module "{name}": version cannot be used with a local source ("{source}")')
         for attr in body.attrs:
             if attr.name in ("source", "providers"):
                 continue
@@ -778,9 +982,18 @@ class Validator:
                 self.report(path, block.line, f'unknown {noun} type "{type_}"{hint}')
         if body.attr("count") is not None and body.attr("for_each") is not None:
             self.report(path, body.attr("for_each").line, f"{address}: count and for_each cannot both be set")
+        self._count_for_each(path, body, address)
+        if (depends_on := body.attr("depends_on")) is not None:
+            self._depends_on(path, depends_on, address)
+        singletons = ("lifecycle", "connection") if kind == "resource" else ("lifecycle",)
+        for singleton in singletons:
+            repeated = [b for b in body.blocks if b.type == singleton][1:]
+            for extra in repeated:
+                self.report(path, extra.line, f"{address}: duplicate {singleton} block (only one is allowed)")
         meta_attrs = [a for a in body.attrs if a.name in RESOURCE_META_ARGS]
         for attr in meta_attrs:
             if attr.name == "provider":
+                self._provider_reference(mod, path, attr.expr, attr.line, address)
                 continue
             self.expr(mod, attr.expr, Ctx(path, attr.line) if attr.name in ("count", "for_each") else ctx)
         meta_blocks = {"lifecycle", "provisioner", "connection"} if kind == "resource" else {"lifecycle"}
@@ -816,8 +1029,11 @@ class Validator:
                     self.report(path, attr.line, f'{address}: unsupported lifecycle argument "{attr.name}"')
                 elif attr.name == "replace_triggered_by":
                     self.expr(mod, attr.expr, ctx)
-                elif attr.name != "ignore_changes":
+                elif attr.name == "ignore_changes":
+                    self._ignore_changes(path, attr, address)
+                else:
                     self.expr(mod, attr.expr, Ctx(path, attr.line))
+                    self._bool_setting(path, block.body, attr.name, f"{address} lifecycle")
             for nested in block.body.blocks:
                 if nested.type == "precondition":
                     self._condition_block(mod, path, nested, ctx, f"{address} precondition")
@@ -829,6 +1045,37 @@ class Validator:
         # provisioner "type" { ... connection { ... } } and connection { ... }: provisioner-specific arguments
         # are not in the provider schema; check their references with self in scope.
         self._walk_body_exprs(mod, block.body, _with_self(ctx))
+
+    def _ignore_changes(self, path: Path, attr: Attr, address: str) -> None:
+        """Each ignore_changes entry must start with an argument or block of the resource type."""
+        type_ = address.split(".")[0]
+        schema = self.schema.block("resource", type_)
+        items = tuple_items(attr.expr)
+        if items is None:
+            if "all" not in (bare_identifier(attr.expr), string_value(attr.expr)):
+                self.report(path, attr.line, f"{address}: ignore_changes must be a list of attribute names, or all")
+            return
+        if schema is None:
+            return
+        known = set(schema.get("arguments", {})) | set(schema.get("blocks", {})) | set(schema.get("computed", {}))
+        known.add("id")
+        for item in items:
+            line = line_of(item, attr.line)
+            text = string_value(item)
+            if text is not None:
+                first = re.split(r"[.\[]", text, maxsplit=1)[0]
+            else:
+                traversal = _static_traversal(item)
+                if traversal is None:
+                    self.report(path, line, f"{address}: an ignore_changes entry must be an attribute name")
+                    continue
+                first = traversal[0]
+            if first not in known:
+                self.report(
+                    path,
+                    line,
+                    f'{address}: ignore_changes names "{first}", which {type_} does not have{_suggest(first, known)}',
+                )
 
     def _condition_block(self, mod: Module, path: Path, block: Block, ctx: Ctx, where: str) -> None:
         for attr in block.body.attrs:
@@ -1124,6 +1371,8 @@ class Validator:
     ) -> None:
         table = mod.resources if kind == "resource" else mod.data
         address = f"{'data.' if kind == 'data' else ''}{type_}.{name}"
+        if kind == "data" and ctx.kind_of(address) == "check-data":
+            table = {(type_, name): (ctx.path, Block("data", [type_, name], Body([], [], line), line))}
         declared = table.get((type_, name))
         if declared is None:
             candidates = {f"{t}.{n}" for t, n in table}
@@ -1156,6 +1405,87 @@ class Validator:
         known.add("id")
         if attribute not in known:
             self.report(ctx.path, line, f'{address} has no attribute "{attribute}"{_suggest(attribute, known)}')
+
+
+def _static_traversal(node: Tree, *, any_index: bool = False) -> tuple[str, list[tuple[str, Any]]] | None:
+    """(root, steps) of a plain reference with only attribute steps and literal indexes (any index expression
+    with any_index, as in an import block's `to = aws_x.y[each.key]`), else None."""
+    node = unwrap(node)
+    if not isinstance(node, Tree):
+        return None
+    if node.data == "identifier":
+        return token_text(node), []
+    if node.data not in TRAVERSALS:
+        return None
+    base, steps = _flatten(node)
+    base = unwrap(base)
+    if not isinstance(base, Tree) or base.data != "identifier":
+        return None
+    for kind, payload in steps:
+        if kind == "splat":
+            return None
+        if kind == "index" and not any_index:
+            index = [c for c in payload.children if isinstance(c, Tree)] if isinstance(payload, Tree) else []
+            if len(index) != 1 or _literal_kind(index[0]) is None:
+                return None
+    return token_text(base), steps
+
+
+def _address_length(root: str, steps: list[tuple[str, Any]]) -> int | None:
+    """How many steps of a depends_on reference name the object itself (the rest are its attributes)."""
+
+    def indexed(at: int) -> int:
+        return at + 1 if len(steps) > at and steps[at][0] == "index" else at
+
+    if root in ("var", "local"):
+        return 1
+    if root == "module":
+        after = indexed(1)
+        return after + 1 if len(steps) > after and steps[after][0] == "attr" else after  # an output is allowed
+    if root == "data":
+        return indexed(2)
+    if root in ("path", "terraform", "count", "each", "self"):
+        return None
+    return indexed(1)  # a managed resource
+
+
+def _conversion_errors(node: Tree, type_: tuple[Any, ...], where: str, line: int) -> Iterator[tuple[int, str]]:
+    """Literal parts of a value that cannot convert to a type constraint (as Terraform checks a default)."""
+    literal = _literal_kind(node)
+    if literal is None:
+        return
+    kind, value = literal
+    line = line_of(node, line) or line
+    shown = f'"{value}"' if kind == "string" and value is not None else f"a {kind}"
+    base = type_[0]
+    if base == "prim":
+        if type_[1] in ("string", "number", "bool") and any(_value_errors(node, {"type": type_[1]}, "x", line)):
+            yield line, f"{where} is not compatible with its type: {type_[1]} required, got {shown}"
+        return
+    required = {"list": "list", "set": "set", "map": "map", "object": "object", "tuple": "tuple"}.get(base)
+    if required is None:
+        return
+    fits = {"list": ("tuple",), "set": ("tuple",), "tuple": ("tuple",), "map": ("object",), "object": ("object",)}
+    if kind not in fits[base]:
+        yield line, f"{where} is not compatible with its type: {required} required, got {shown}"
+        return
+    if base in ("list", "set"):
+        for n, item in enumerate(tuple_items(node) or []):
+            yield from _conversion_errors(item, type_[1], f"{where}[{n}]", line)
+    elif base == "tuple":
+        items = tuple_items(node) or []
+        if len(items) != len(type_[1]):
+            yield line, f"{where} is not compatible with its type: a tuple of {len(type_[1])} element(s) required"
+            return
+        for n, (item, item_type) in enumerate(zip(items, type_[1], strict=True)):
+            yield from _conversion_errors(item, item_type, f"{where}[{n}]", line)
+    elif base == "map":
+        for key, item, item_line in object_items(node) or []:
+            yield from _conversion_errors(item, type_[1], f'{where}["{key}"]', item_line or line)
+    else:
+        for key, item, item_line in object_items(node) or []:
+            if key is not None and key in type_[1]:
+                yield from _conversion_errors(item, type_[1][key], f"{where}.{key}", item_line or line)
 
 
 def _literal_kind(node: Tree) -> tuple[str, Any] | None:
