@@ -817,6 +817,16 @@ def test_tfvars_object_missing_required_attribute(tmp_path: Path) -> None:
     assert_finding(root, "environments/dev.tfvars", "team =", 'var.team is missing required attribute "name"')
 
 
+def test_tfvars_value_must_convert_to_the_variables_type(tmp_path: Path) -> None:
+    root = build(tmp_path, {"environments/dev.tfvars": ("enabled   = true", "enabled   = [true]")})
+    assert_finding(
+        root,
+        "environments/dev.tfvars",
+        "[true]",
+        "the value of var.feature.enabled is not compatible with its type: bool required, got a tuple",
+    )
+
+
 def test_tfvars_values_are_literal(tmp_path: Path) -> None:
     root = build(tmp_path, {"environments/dev.tfvars": ("enabled   = true", "enabled = var.on")})
     assert_finding(root, "environments/dev.tfvars", "var.on", "must be a literal value")
@@ -1004,7 +1014,7 @@ PLANTED = [
     (
         "check block with an argument",
         "modules/feature/planted.tf",
-        'check "p" {\n  condition = true # HERE\n\n  assert {\n    condition     = true\n'
+        'check "p" {\n  condition = true # HERE\n\n  assert {\n    condition     = local.name != ""\n'
         '    error_message = "P."\n  }\n}\n',
         'check "p": unsupported argument "condition"',
     ),
@@ -1014,6 +1024,107 @@ PLANTED = [
         'provider "aws" {\n  alias  = "us_east_1"\n  region = "us-east-1"\n}\n\n'
         'resource "aws_sns_topic" "p" {\n  provider = aws.us_east_2 # HERE\n}\n',
         'aws_sns_topic.p: provider configuration "aws.us_east_2" is not declared in this module',
+    ),
+    (
+        "index on a resource without count or for_each",
+        "modules/feature/planted.tf",
+        'output "p" {\n  description = "P."\n  value       = aws_sns_topic.alerts[0].arn # HERE\n}\n',
+        "aws_sns_topic.alerts has neither count nor for_each: refer to it without an index",
+    ),
+    (
+        "precondition that refers to nothing outside itself",
+        "modules/feature/planted.tf",
+        'resource "aws_sqs_queue" "p" {\n  lifecycle {\n    precondition {\n'
+        "      condition     = length([for x in [1] : x]) > 0 # HERE\n"
+        '      error_message = "P."\n    }\n  }\n}\n',
+        "aws_sqs_queue.p precondition: the condition must refer to something",
+    ),
+    (
+        "check block without an assert",
+        "modules/feature/planted.tf",
+        'check "p" { # HERE\n  data "aws_caller_identity" "me" {}\n}\n',
+        'check "p" needs at least one assert block',
+    ),
+    (
+        "duplicate check block",
+        "modules/feature/planted.tf",
+        'check "p" {\n  assert {\n    condition     = local.name != ""\n    error_message = "P."\n  }\n}\n\n'
+        'check "p" { # HERE\n  assert {\n    condition     = local.name != ""\n    error_message = "P."\n  }\n}\n',
+        'duplicate check "p" (first declared at line 1)',
+    ),
+    (
+        "count that is not a whole number",
+        "modules/feature/planted.tf",
+        'resource "aws_sqs_queue" "p" {\n  count = 1.5 # HERE\n}\n',
+        'aws_sqs_queue.p: "count" must be a whole number, got 1.5',
+    ),
+    (
+        "two connection blocks",
+        "modules/feature/planted.tf",
+        'resource "aws_sqs_queue" "p" {\n  connection {\n    host = "a"\n  }\n\n  connection { # HERE\n'
+        '    host = "b"\n  }\n}\n',
+        "aws_sqs_queue.p: duplicate connection block",
+    ),
+    (
+        "ephemeral output in the root module",
+        "outputs_extra.tf",
+        'output "p" {\n  description = "P."\n  value       = 1\n  ephemeral   = true # HERE\n}\n',
+        'output "p": the root module cannot have ephemeral outputs',
+    ),
+    (
+        "function called with too few arguments",
+        "modules/feature/planted.tf",
+        "locals {\n  parts = split(local.name) # HERE\n}\n",
+        "split() takes 2 argument(s), got 1",
+    ),
+    (
+        "function called with too many arguments",
+        "modules/feature/planted.tf",
+        'locals {\n  shout = upper(local.name, "!") # HERE\n}\n',
+        "upper() takes 1 argument(s), got 2",
+    ),
+    (
+        "reserved variable name",
+        "modules/feature/planted.tf",
+        'variable "count" { # HERE\n  type        = number\n  description = "P."\n  default     = 1\n}\n',
+        'variable name "count" is reserved',
+    ),
+    (
+        "name that starts with a digit",
+        "modules/feature/planted.tf",
+        'resource "aws_sqs_queue" "1st" { # HERE\n}\n',
+        'invalid resource name "1st"',
+    ),
+    (
+        "attribute of a string variable",
+        "modules/feature/planted.tf",
+        'output "p" {\n  description = "P."\n  value       = var.name_prefix.value # HERE\n}\n',
+        'var.name_prefix is a string: it has no attribute "value"',
+    ),
+    (
+        "attribute an object-literal local does not have",
+        "modules/feature/planted.tf",
+        'locals {\n  limits = { memory = 128, "time out" = 3 }\n}\n\n'
+        'output "p" {\n  description = "P."\n  value       = local.limits.memroy # HERE\n}\n',
+        'local.limits has no attribute "memroy" (its object literal has: memory, time out)',
+    ),
+    (
+        "local value that refers to itself",
+        "modules/feature/planted.tf",
+        "locals {\n  size = length(local.size) # HERE\n}\n",
+        "local.size refers to itself",
+    ),
+    (
+        "local values in a cycle",
+        "modules/feature/planted.tf",
+        'locals {\n  left  = local.right # HERE\n  right = "${local.left}-x"\n}\n',
+        "local values form a cycle: local.left -> local.right -> local.left",
+    ),
+    (
+        "module input literal that does not convert to the variable's type",
+        "modules/feature/planted.tf",
+        'module "again" {\n  source  = "../lambda-function"\n  name    = ["again"] # HERE\n  package = "demo"\n}\n',
+        'module "again" input "name" is not compatible with its type: string required, got a tuple',
     ),
     (
         "module providers map naming an alias the root does not configure",
@@ -1138,6 +1249,9 @@ locals {
   cond     = var.settings.nested.enabled ? { a = 1 } : { a = 2 }
   legacy   = aws_sqs_queue.each[*].arn
   strdirs  = "%{for k in keys(var.flags)}${k},%{endfor}"
+  expanded = merge([for k, v in var.flags : { (k) = v }]...)
+  fallback = lookup(var.settings.nested.tags, "Team", local.looked)
+  dashed-name = { a = 1 }.a
 }
 
 data "aws_iam_policy_document" "base" {
@@ -1295,7 +1409,8 @@ output "everything" {
   value = [
     local.matrix, local.by_key, local.usable, local.single, local.quoted, local.tuple, local.escaped, local.chosen,
     local.template, local.places, local.chained, local.splat, local.indexed, local.each_out, local.objlist,
-    local.cond, local.legacy, local.strdirs, var.count_default, var.pair, var.anything, var.nothing,
+    local.cond, local.legacy, local.strdirs, local.expanded, local.fallback, local.dashed-name,
+    var.count_default, var.pair, var.anything, var.nothing,
     data.aws_iam_policy_document.combined.json,
   ]
 }
@@ -1371,6 +1486,110 @@ def test_tricky_tree_is_really_checked(tmp_path: Path, old: str, new: str, messa
     assert len(result) == 1 and result[0].file == "modules/tricky/main.tf", "\n".join(map(str, result))
     assert message in result[0].message
     assert result[0].line == line_of(tmp_path, "modules/tricky/main.tf", new.strip().splitlines()[0])
+
+
+def test_module_call_must_pass_the_childs_configuration_aliases(tmp_path: Path) -> None:
+    root = build_tricky(tmp_path)
+    text = (root / "tricky.tf").read_text(encoding="utf-8").replace("    aws.replica = aws.replica\n", "")
+    (root / "tricky.tf").write_text(text, encoding="utf-8")
+    assert_finding(
+        root,
+        "tricky.tf",
+        'module "tricky"',
+        'module "tricky" (./modules/tricky) declares configuration_aliases aws.replica: pass it in providers',
+    )
+
+
+# Templates with braces inside strings, nested for/if, attributes-as-blocks written as (dynamic) blocks,
+# self in provisioners and postconditions, moved into a for_each module.
+TRICKY_TEMPLATES = r"""
+variable "rules" {
+  type = map(object({
+    ports  = optional(list(number), [443])
+    extra  = optional(object({ note = optional(string, "n") }), {})
+  }))
+  description = "Rules."
+  default = {
+    web = {}
+    api = { ports = [80, "8080"], extra = { note = "x" } }
+  }
+}
+
+locals {
+  doc = <<EOT
+{
+  "map": ${jsonencode({ for k, v in var.rules : k => v.ports })},
+  "brace": "${replace("a}b", "}", "")}",
+  %{ for k in [for r, v in var.rules : r if length(v.ports) > 0] ~}
+  "${k}": "${lookup({ a = "}" }, k, "{")}",
+  %{ endfor ~}
+  "nested": "${join(",", ["${var.rules["web"].extra.note}"])}"
+}
+EOT
+  ternary = length(var.rules) > 0 ? [for k, v in var.rules : { name = k, ports = v.ports }] : []
+  keys2   = [for k, v in var.rules : "${k}:%{if length(v.ports) > 1}many%{else}one%{endif}"]
+}
+
+resource "aws_security_group" "sg" {
+  for_each = var.rules
+  name     = each.key
+
+  dynamic "ingress" {
+    for_each = each.value.ports
+    content {
+      from_port   = ingress.value
+      to_port     = ingress.value
+      protocol    = "tcp"
+      cidr_blocks = ["10.0.0.0/8"]
+      description = "${each.key}-${ingress.key}"
+    }
+  }
+
+  lifecycle {
+    postcondition {
+      condition     = self.name == each.key
+      error_message = "Name."
+    }
+  }
+}
+
+resource "aws_sns_topic" "counted" {
+  count = length(local.ternary)
+  name  = "t-${count.index}"
+
+  provisioner "local-exec" {
+    command = "echo ${self.arn} ${count.index}"
+  }
+}
+
+moved {
+  from = module.function
+  to   = module.renamed["x"]
+}
+
+module "renamed" {
+  source   = "../lambda-function"
+  for_each = toset(["x"])
+  name     = each.key
+  package  = "demo"
+}
+
+output "docs" {
+  description = "D."
+  value       = sensitive([local.doc, local.keys2, aws_security_group.sg["web"].id, aws_sns_topic.counted[*].arn])
+}
+"""
+
+
+def test_tricky_templates_and_legacy_blocks_produce_no_findings(tmp_path: Path) -> None:
+    result = findings(build(tmp_path, extra={"modules/feature/templates.tf": TRICKY_TEMPLATES}))
+    assert result == [], "\n".join(map(str, result))
+
+
+def test_attributes_as_blocks_are_checked_like_blocks(tmp_path: Path) -> None:
+    planted = TRICKY_TEMPLATES.replace("from_port   = ingress.value", "from_prot   = ingress.value")
+    root = build(tmp_path, extra={"modules/feature/templates.tf": planted})
+    assert_finding(root, "modules/feature/templates.tf", "from_prot", 'unsupported argument "from_prot"')
 
 
 # ---- the vendored schema

@@ -15,6 +15,18 @@ the vendored provider schema (`opskit_tools.tfschema`):
 - only Terraform built-in functions are called, and `file()`/`templatefile()`/... of a static path (literal
   apart from `${path.module}`) read a file that exists;
 - the `terraform` block uses only known settings;
+- what Terraform itself rejects while loading a module: an argument set twice in any block; duplicate
+  resources, data sources, modules, variables, outputs, locals, checks, provider configurations and
+  required_providers/backend blocks (across files); names that are not identifiers and reserved variable names;
+  two lifecycle/connection blocks; depends_on that is not a static list of references to whole objects;
+  literal count/for_each values Terraform refuses (a tuple for for_each, a fraction for count); non-bool
+  `sensitive`/`nullable`/`ephemeral`/lifecycle flags; variable defaults that do not convert to the type;
+  ignore_changes entries the resource type does not have; moved/import/removed/check block arguments;
+  conditions that refer to nothing; an index on a resource without count/for_each; the argument count of
+  built-in functions; attributes of string variables and of object-literal locals that do not exist;
+- provider aliases: `provider = aws.x` and providers-map values in the root module name a configured alias; a
+  module call passes every alias its child declares in configuration_aliases; `version` only on non-local
+  sources; ephemeral outputs only outside the root module;
 - every variable has a type and a description, a literal default and validations that refer to itself; every
   output has a value and a description;
 - module calls with a local source pass only declared inputs and every required one (and literal objects only
@@ -298,6 +310,27 @@ BUILTIN_FUNCTIONS = frozenset(
     """.split()  # noqa: SIM905
 )
 
+# (minimum, maximum) argument counts of built-in functions (None: no maximum); Terraform rejects other counts
+# ("Not enough/Too many function arguments") when it evaluates the call, even with unknown arguments. Each
+# bound was checked against `terraform validate` (1.11) with unknown arguments; coalesce() is left out because
+# Terraform accepts it with no arguments.
+_ARITY_GROUPS: dict[tuple[int, int | None], str] = {
+    (0, 0): "plantimestamp timestamp uuid",
+    (1, 1): """abs ceil floor signum chomp lower upper strrev title trimspace base64decode base64encode base64gzip
+        csvdecode jsondecode jsonencode urlencode yamldecode yamlencode abspath dirname pathexpand basename file
+        fileexists filebase64 base64sha256 base64sha512 filebase64sha256 filebase64sha512 filemd5 filesha1
+        filesha256 filesha512 md5 sha1 sha256 sha512 cidrnetmask alltrue anytrue distinct flatten keys length one
+        reverse sort sum transpose values can ephemeralasnull issensitive nonsensitive sensitive tobool tolist tomap
+        tonumber toset tostring compact""",
+    (2, 2): """log pow parseint endswith regex regexall split startswith strcontains trimprefix trimsuffix trim
+        chunklist contains element index zipmap formatdate timeadd timecmp cidrhost fileset templatefile uuidv5
+        textdecodebase64 textencodebase64 rsadecrypt templatestring""",
+    (3, 3): "replace substr cidrsubnet matchkeys slice",
+    (2, None): "lookup",
+    (1, None): "format formatlist join try coalescelist cidrsubnets range",
+}
+FUNCTION_ARITY = {name: bounds for bounds, names in _ARITY_GROUPS.items() for name in names.split()}
+
 # Functions whose first argument is a file that must exist when the path is static (apart from path.module).
 FILE_FUNCTIONS = frozenset(
     {
@@ -350,6 +383,11 @@ ATTRIBUTES_AS_BLOCKS = {
 }
 LAMBDA_FUNCTION_MODULE = "lambda-function"
 SKIP_DIRS = frozenset({".terraform", ".git"})
+NAMED_BLOCKS = frozenset({"variable", "output", "module", "resource", "data", "check"})
+RESERVED_VARIABLE_NAMES = frozenset(
+    {"source", "version", "providers", "count", "for_each", "lifecycle", "depends_on", "locals"}
+)
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -404,6 +442,19 @@ def _declare(module: Module, path: Path, block: Block) -> None:
     if len(labels) != expected:
         module.errors.append((path, block.line, f'a "{kind}" block takes {expected} label(s), got {len(labels)}'))
         return
+    if kind in NAMED_BLOCKS and not _NAME.match(labels[-1]):
+        module.errors.append(
+            (
+                path,
+                block.line,
+                f'invalid {kind} name "{labels[-1]}": a name starts with a letter or underscore and has only '
+                "letters, digits, underscores and dashes",
+            )
+        )
+    if kind == "variable" and labels[0] in RESERVED_VARIABLE_NAMES:
+        module.errors.append(
+            (path, block.line, f'variable name "{labels[0]}" is reserved (it is a meta-argument of module blocks)')
+        )
     table: dict[Any, Any] | None = {
         "variable": module.variables,
         "output": module.outputs,
@@ -515,6 +566,14 @@ def parse_type(node: Tree) -> tuple[Any, ...]:
 def _is_optional(node: Tree) -> bool:
     node = unwrap(node)
     return isinstance(node, Tree) and node.data == "function_call" and token_text(node.children[0]) == "optional"
+
+
+def _has_expansion(call: Tree) -> bool:
+    """Whether the last argument is expanded with `...` (the argument count is then unknown)."""
+    for child in call.children:
+        if isinstance(child, Tree) and child.data == "arguments":
+            return any(isinstance(c, Token) and str(c) == "..." for c in child.children)
+    return False
 
 
 def _call_args(call: Tree) -> list[Tree]:
@@ -645,6 +704,32 @@ class Validator:
                 handler = getattr(self, f"_top_{block.type}", None)
                 if handler is not None:
                     handler(mod, path, block)
+        self._local_cycles(mod)
+
+    def _local_cycles(self, mod: Module) -> None:
+        """Terraform rejects a local value that refers to itself, directly or through other locals."""
+        edges = {
+            name: sorted(
+                {
+                    steps[0][1]
+                    for root, steps, _ in _references(attr.expr)
+                    if root == "local" and steps and steps[0][0] == "attr" and steps[0][1] in mod.locals
+                }
+            )
+            for name, (_, attr) in mod.locals.items()
+        }
+        reported: set[frozenset[str]] = set()
+        for start in sorted(edges):
+            path = _cycle_from(start, edges)
+            if path is None or frozenset(path) in reported:
+                continue
+            reported.add(frozenset(path))
+            file, attr = mod.locals[start]
+            if len(path) == 1:
+                self.report(file, attr.line, f"local.{start} refers to itself")
+            else:
+                chain = " -> ".join(f"local.{n}" for n in [*path, start])
+                self.report(file, attr.line, f"local values form a cycle: {chain}")
 
     def _top_variable(self, mod: Module, path: Path, block: Block) -> None:
         name = block.labels[0]
@@ -684,7 +769,7 @@ class Validator:
             elif attr.name in ("description", "sensitive", "nullable", "ephemeral"):
                 self.expr(mod, attr.expr, Ctx(path, attr.line, literal=f'"{attr.name}" of variable "{name}"'))
         for validation in (b for b in body.blocks if b.type == "validation"):
-            self._condition_block(mod, path, validation, plain, f'variable "{name}" validation')
+            self._condition_block(mod, path, validation, plain, f'variable "{name}" validation', constant_check=False)
             condition = validation.body.attr("condition")
             if condition is not None and not any(
                 root == "var" and steps[:1] == [("attr", name)] for root, steps, _ in _references(condition.expr)
@@ -704,6 +789,13 @@ class Validator:
                 self.expr(mod, attr.expr, Ctx(path, attr.line))
         for setting in ("sensitive", "ephemeral"):
             self._bool_setting(path, body, setting, f'output "{name}"')
+        ephemeral = body.attr("ephemeral")
+        if (
+            ephemeral is not None
+            and _literal_kind(ephemeral.expr) == ("bool", "true")
+            and mod.dir.resolve() == self.repo
+        ):
+            self.report(path, ephemeral.line, f'output "{name}": the root module cannot have ephemeral outputs')
         if (depends_on := body.attr("depends_on")) is not None:
             self._depends_on(path, depends_on, f'output "{name}"')
         for nested in body.blocks:
@@ -754,6 +846,8 @@ class Validator:
             self.report(path, attr.line, f'check "{block.labels[0]}": unsupported argument "{attr.name}"')
         # A data source nested in a check block is visible only inside that check.
         scoped = [(f"data.{b.labels[0]}.{b.labels[1]}", "check-data") for b in block.body.blocks if b.type == "data"]
+        if not any(b.type == "assert" for b in block.body.blocks):
+            self.report(path, block.line, f'check "{block.labels[0]}" needs at least one assert block')
         for nested in block.body.blocks:
             if nested.type == "assert":
                 ctx = Ctx(path, nested.line).with_scope(*scoped)
@@ -779,8 +873,6 @@ class Validator:
                 for attr in nested.body.attrs:
                     if attr.name != "destroy":
                         self.report(path, attr.line, f'removed block lifecycle: unsupported argument "{attr.name}"')
-                if nested.body.attr("destroy") is None:
-                    self.report(path, nested.line, 'removed block lifecycle: missing required argument "destroy"')
                 self._bool_setting(path, nested.body, "destroy", "removed block lifecycle")
 
     def _top_import(self, mod: Module, path: Path, block: Block) -> None:
@@ -828,6 +920,9 @@ class Validator:
         if count is not None:
             for line, message in _value_errors(count.expr, {"type": "number"}, "count", count.line):
                 self.report(path, line, f"{where}: {message}")
+            literal = _literal_kind(count.expr)
+            if literal is not None and literal[1] is not None and _NUMBER.match(literal[1]) and float(literal[1]) % 1:
+                self.report(path, count.line, f'{where}: "count" must be a whole number, got {literal[1]}')
         for_each = body.attr("for_each")
         literal = _literal_kind(for_each.expr) if for_each is not None else None
         if for_each is not None and literal is not None and literal[0] != "object":
@@ -868,9 +963,9 @@ class Validator:
     def _provider_reference(self, mod: Module, path: Path, node: Tree, line: int, where: str) -> None:
         """`provider = aws.alias` (and providers-map values) in the root module need a configuration with
         that alias; a child module may receive it from its caller, so only the root is checked."""
-        traversal = _static_traversal(node)
         if string_value(node) is not None:
             return  # legacy quoted form, still accepted
+        traversal = _static_traversal(node)
         if traversal is None or len(traversal[1]) > 1 or any(k != "attr" for k, _ in traversal[1]):
             self.report(path, line, f"{where}: a provider must be written as <name> or <name>.<alias>")
             return
@@ -940,14 +1035,26 @@ class Validator:
                 continue
             type_attr = declared[1].body.attr("type")
             if type_attr is not None:
-                for line, message in _extra_attributes(
-                    attr.expr, parse_type(type_attr.expr), f'module "{name}" input "{attr.name}"', attr.line
-                ):
+                where = f'module "{name}" input "{attr.name}"'
+                type_ = parse_type(type_attr.expr)
+                for line, message in _extra_attributes(attr.expr, type_, where, attr.line):
+                    self.report(path, line, message)
+                for line, message in _conversion_errors(attr.expr, type_, where, attr.line):
                     self.report(path, line, message)
         given = {a.name for a in body.attrs}
         for var_name, (_, var_block) in sorted(target.variables.items()):
             if var_block.body.attr("default") is None and var_name not in given:
                 self.report(path, block.line, f'module "{name}" ({source}) is missing required input "{var_name}"')
+        providers_attr = body.attr("providers")
+        passed = _providers_map_keys(providers_attr.expr) if providers_attr else set()
+        for alias in sorted(_configuration_aliases(target)):
+            if alias not in passed and alias not in target.providers:
+                self.report(
+                    path,
+                    block.line,
+                    f'module "{name}" ({source}) declares configuration_aliases {alias}: pass it in providers = '
+                    f"{{ {alias} = ... }}",
+                )
         if target_dir.name == LAMBDA_FUNCTION_MODULE and (package_attr := body.attr("package")) is not None:
             package = string_value(package_attr.expr)
             if package is not None and not (self.repo / "functions" / package / "handler.py").is_file():
@@ -1077,7 +1184,9 @@ class Validator:
                     f'{address}: ignore_changes names "{first}", which {type_} does not have{_suggest(first, known)}',
                 )
 
-    def _condition_block(self, mod: Module, path: Path, block: Block, ctx: Ctx, where: str) -> None:
+    def _condition_block(
+        self, mod: Module, path: Path, block: Block, ctx: Ctx, where: str, *, constant_check: bool = True
+    ) -> None:
         for attr in block.body.attrs:
             if attr.name not in CONDITION_ARGS:
                 self.report(path, attr.line, f'{where}: unsupported argument "{attr.name}"')
@@ -1085,6 +1194,21 @@ class Validator:
         for arg in sorted(CONDITION_ARGS):
             if block.body.attr(arg) is None:
                 self.report(path, block.line, f'{where}: missing required argument "{arg}"')
+        condition = block.body.attr("condition")
+        if (
+            constant_check
+            and condition is not None
+            and not any(
+                kind == "ref" and inner.kind_of(payload[0]) is None
+                for kind, payload, _, inner in _scan(condition.expr, ctx)
+            )
+        ):
+            self.report(
+                path,
+                condition.line,
+                f"{where}: the condition must refer to something (a variable, resource, ...), "
+                "or its result is a constant",
+            )
         for nested in block.body.blocks:
             self.report(path, nested.line, f'{where}: unsupported block "{nested.type}"')
 
@@ -1127,6 +1251,14 @@ class Validator:
         blocks: dict[str, Any] = schema.get("blocks", {})
         computed: dict[str, Any] = schema.get("computed", {})
         as_blocks = ATTRIBUTES_AS_BLOCKS.get(type_ or "", set()) if top else set()
+        # Attributes-as-blocks may also be written as (dynamic) blocks; their nested attributes form the body.
+        pseudo = {
+            name: {"arguments": arguments[name].get("attributes", {}).get("arguments", {})}
+            for name in as_blocks
+            if name in arguments and name not in blocks and arguments[name].get("nested_attribute")
+        }
+        if pseudo:
+            blocks = {**blocks, **pseudo}
         self._duplicate_args(path, body)
         for attr in body.attrs:
             if attr.name in arguments:
@@ -1258,7 +1390,14 @@ class Validator:
         elif name not in BUILTIN_FUNCTIONS:
             hint = _suggest(name, BUILTIN_FUNCTIONS)
             self.report(ctx.path, line, f'call to unknown function "{name}"{hint}')
-        elif name in FILE_FUNCTIONS and (args := _call_args(call)):
+            return
+        if (bounds := FUNCTION_ARITY.get(name)) is not None and not _has_expansion(call):
+            given = len(_call_args(call))
+            low, high = bounds
+            if given < low or (high is not None and given > high):
+                wanted = f"{low}" if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+                self.report(ctx.path, line, f"{name}() takes {wanted} argument(s), got {given}")
+        if name in FILE_FUNCTIONS and (args := _call_args(call)):
             target = _static_path(args[0], ctx.path.parent)
             if target is not None and not target.is_file():
                 shown = _relative(target, self.repo)
@@ -1294,6 +1433,16 @@ class Validator:
                 self.report(
                     ctx.path, line, f'reference to undeclared local value "{first}"{_suggest(first, mod.locals)}'
                 )
+            elif len(steps) > 1 and steps[1][0] == "attr":
+                items = object_items(mod.locals[first][1].expr)
+                keys = {key for key, _, _ in items or []}
+                if items is not None and None not in keys and steps[1][1] not in keys:
+                    shown = ", ".join(sorted(k for k in keys if k is not None))
+                    self.report(
+                        ctx.path,
+                        line,
+                        f'local.{first} has no attribute "{steps[1][1]}" (its object literal has: {shown})',
+                    )
         elif root == "module":
             self._module_reference(mod, first, steps[1:], line, ctx)
         elif root == "path":
@@ -1385,6 +1534,13 @@ class Validator:
             )
             return
         if not rest:
+            return
+        if rest[0][0] == "index" and not _is_multi(declared[1]):
+            self.report(
+                ctx.path,
+                line,
+                f"{address} has neither count nor for_each: refer to it without an index ({address}[...] is invalid)",
+            )
             return
         if rest[0][0] == "attr" and _is_multi(declared[1]):
             self.report(
@@ -1488,6 +1644,56 @@ def _conversion_errors(node: Tree, type_: tuple[Any, ...], where: str, line: int
                 yield from _conversion_errors(item, type_[1][key], f"{where}.{key}", item_line or line)
 
 
+def _providers_map_keys(node: Tree) -> set[str]:
+    """The keys of a module call's providers map: `aws` or `aws.alias` (a dotted key is a traversal)."""
+    node = unwrap(node)
+    keys: set[str] = set()
+    if not isinstance(node, Tree) or node.data != "object":
+        return keys
+    for elem in node.children:
+        if isinstance(elem, Tree) and elem.data == "object_elem":
+            key_node = elem.children[0].children[0]
+            if not isinstance(key_node, Tree):
+                continue
+            traversal = _static_traversal(key_node)
+            if traversal is not None:
+                keys.add(".".join([traversal[0], *(str(v) for _, v in traversal[1])]))
+            elif (text := string_value(key_node)) is not None:
+                keys.add(text)
+    return keys
+
+
+def _configuration_aliases(module: Module) -> set[str]:
+    """`aws.replica` for each entry of configuration_aliases in the module's required_providers."""
+    setting = module.settings.get("required_providers")
+    aliases: set[str] = set()
+    if setting is None:
+        return aliases
+    for provider in setting[1].body.attrs:
+        for key, value, _ in object_items(provider.expr) or []:
+            if key == "configuration_aliases":
+                for item in tuple_items(value) or []:
+                    traversal = _static_traversal(item)
+                    if traversal is not None and len(traversal[1]) == 1:
+                        aliases.add(f"{traversal[0]}.{traversal[1][0][1]}")
+    return aliases
+
+
+def _cycle_from(start: str, edges: dict[str, list[str]]) -> list[str] | None:
+    """The path of a cycle that leads back to `start` (start first), else None."""
+    stack: list[tuple[str, list[str]]] = [(start, [start])]
+    seen: set[str] = set()
+    while stack:
+        node, path = stack.pop()
+        for target in edges.get(node, []):
+            if target == start:
+                return path
+            if target not in seen:
+                seen.add(target)
+                stack.append((target, [*path, target]))
+    return None
+
+
 def _literal_kind(node: Tree) -> tuple[str, Any] | None:
     """("string"|"number"|"bool"|"tuple"|"object", literal) of a literal expression, else None."""
     node = unwrap(node)
@@ -1559,6 +1765,8 @@ def _value_errors(node: Tree, argument: dict[str, Any], name: str, line: int) ->
 def _object_attribute_error(type_: tuple[Any, ...], steps: list[tuple[str, Any]], where: str) -> str | None:
     """Follow attribute/index steps through a variable's type; report an attribute its object type lacks."""
     for kind, payload in steps:
+        if type_[0] == "prim" and type_[1] != "any" and kind == "attr":
+            return f'{where} is a {type_[1]}: it has no attribute "{payload}"'
         if type_[0] == "object" and kind == "attr":
             if payload not in type_[1]:
                 declared = ", ".join(sorted(type_[1]))
@@ -1840,9 +2048,10 @@ def validate_tfvars(path: Path, root: Module, validator: Validator) -> None:
         validator.expr(root, attr.expr, Ctx(path, attr.line, literal=f'the value of "{attr.name}"'))
         type_attr = declared[1].body.attr("type")
         if type_attr is not None:
-            for line, message in _extra_attributes(
-                attr.expr, parse_type(type_attr.expr), f"var.{attr.name}", attr.line
-            ):
+            type_ = parse_type(type_attr.expr)
+            for line, message in _extra_attributes(attr.expr, type_, f"var.{attr.name}", attr.line):
+                validator.report(path, line, message)
+            for line, message in _conversion_errors(attr.expr, type_, f"the value of var.{attr.name}", attr.line):
                 validator.report(path, line, message)
 
 
