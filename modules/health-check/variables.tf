@@ -25,22 +25,12 @@ variable "log_level" {
   type        = string
   description = "Application log level of the function. Header secrets stay out of the log at every level."
   default     = "INFO"
-
-  validation {
-    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
-    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
-  }
 }
 
 variable "log_retention_days" {
   type        = number
   description = "Retention of the function's log group in days (the log holds one line per target and run, with the failure reason)."
   default     = 30
-
-  validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be a value CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."
-  }
 }
 
 variable "kms_key_arn" {
