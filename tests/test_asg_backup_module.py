@@ -147,24 +147,103 @@ def test_document_takes_every_value_as_a_checked_environment_variable() -> None:
             assert parameter.get("interpolationType") == "ENV_VAR", name
 
 
-def test_bucket_is_versioned_encrypted_private_tls_only_and_expires() -> None:
-    assert blocks("resource", "aws_s3_bucket_versioning")["this"]["versioning_configuration"][0]["status"] == (
-        "Enabled"
+BUCKET_MODULE = MODULES / "s3-bucket"
+
+
+def bucket_call() -> dict[str, Any]:
+    (call,) = [block["bucket"] for block in load("s3.tf")["module"] if "bucket" in block]
+    return call
+
+
+def bucket_resource(type_: str) -> dict[str, Any]:
+    return hcl.blocks(BUCKET_MODULE, "resource", type_)["this"]
+
+
+def bucket_variables() -> dict[str, Any]:
+    return {k: v for block in hcl.load_unquoted(BUCKET_MODULE / "variables.tf")["variable"] for k, v in block.items()}
+
+
+def test_the_bucket_is_the_s3_bucket_module_created_unless_an_existing_one_is_named() -> None:
+    call = bucket_call()
+    assert call["source"] == "../s3-bucket"
+    assert call["count"] == "${var.create_bucket ? 1 : 0}"
+    assert call["name"] == "${var.bucket_name}"
+    assert not blocks("resource", "aws_s3_bucket"), "the bucket is declared in modules/s3-bucket only"
+    # Everything that names the bucket goes through one local, which falls back to the existing bucket.
+    main_locals = load("main.tf")["locals"][0]
+    assert main_locals["bucket_name"] == "${var.create_bucket ? module.bucket[0].bucket : var.bucket_name}"
+    assert main_locals["bucket_arn"] == "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
+    assert function_module()["environment"].count("local.bucket_name") == 1
+    assert variables()["create_bucket"]["default"] is True
+
+
+@pytest.mark.parametrize("name_prefix", ["opskit", "A" * 40, "Team-Ops-Prod-2"])
+def test_the_generated_bucket_prefix_is_one_the_bucket_module_accepts(name_prefix: str) -> None:
+    """Without bucket_name the bucket gets a generated name from this prefix (S3 appends 26 characters)."""
+    expression = bucket_call()["bucket_prefix"]
+    assert expression == '${var.bucket_name == null ? "${lower(substr(var.name_prefix, 0, 25))}-asg-backup-" : null}'
+    prefix = f"{name_prefix[:25].lower()}-asg-backup-"
+    (validation,) = bucket_variables()["bucket_prefix"]["validation"]
+    (pattern,) = re.findall(r'regex\("(.+?)", var\.bucket_prefix\)', validation["condition"])
+    assert re.fullmatch(pattern.replace("\\\\", "\\"), prefix), prefix
+    assert len(prefix) + 26 <= 63
+    assert re.fullmatch(variables()["name_prefix"]["validation"][0]["condition"].split('"')[1], name_prefix)
+
+
+def test_bucket_is_versioned_private_owner_enforced_and_tls_only() -> None:
+    assert bucket_resource("aws_s3_bucket_versioning")["versioning_configuration"][0]["status"] == "Enabled"
+    assert bucket_resource("aws_s3_bucket_ownership_controls")["rule"][0]["object_ownership"] == "BucketOwnerEnforced"
+    block = bucket_resource("aws_s3_bucket_public_access_block")
+    assert all(
+        block[k] is True
+        for k in ("block_public_acls", "block_public_policy", "ignore_public_acls", "restrict_public_buckets")
     )
-    sse = blocks("resource", "aws_s3_bucket_server_side_encryption_configuration")["this"]
-    assert sse["rule"][0]["apply_server_side_encryption_by_default"][0]["sse_algorithm"] == "aws:kms"
-    block = blocks("resource", "aws_s3_bucket_public_access_block")["this"]
-    assert all(block[k] is True for k in ("block_public_acls", "block_public_policy", "ignore_public_acls"))
-    assert block["restrict_public_buckets"] is True
-    (deny,) = statements("bucket")
+    documents = hcl.blocks(BUCKET_MODULE, "data", "aws_iam_policy_document")
+    (deny,) = documents["tls_only"]["statement"]
     assert deny["effect"] == "Deny"
-    assert deny["condition"][0] == {
-        "test": "Bool",
-        "variable": "aws:SecureTransport",
-        "values": ["false"],
-    }
-    (expire,) = [
-        r for r in blocks("resource", "aws_s3_bucket_lifecycle_configuration")["this"]["rule"] if "expiration" in r
-    ]
-    assert expire["expiration"][0]["days"] == "${var.backup_retention_days}"
+    assert deny["condition"][0] == {"test": "Bool", "variable": "aws:SecureTransport", "values": ["false"]}
+    assert deny["resources"] == ["${aws_s3_bucket.this.arn}", "${aws_s3_bucket.this.arn}/*"]
+    assert documents["this"]["source_policy_documents"].startswith("${concat([data.aws_iam_policy_document.tls_only")
+    assert bucket_resource("aws_s3_bucket_policy")["policy"] == "${data.aws_iam_policy_document.this.json}"
+    # The backup bucket takes no further statements: the instances' role and the function carry the grants.
+    assert "policy_documents" not in bucket_call()
+
+
+def test_bucket_is_always_sse_kms_with_the_key_or_aws_s3() -> None:
+    """The uploads ask for SSE-KMS (aws:kms) whether or not kms_key_arn is set; the bucket default agrees."""
+    rule = bucket_resource("aws_s3_bucket_server_side_encryption_configuration")["rule"][0]
+    default = rule["apply_server_side_encryption_by_default"][0]
+    assert default["sse_algorithm"] == '${var.kms_key_arn != null ? "aws:kms" : var.sse_algorithm_without_key}'
+    assert default["kms_master_key_id"] == "${var.kms_key_arn}"
+    assert rule["bucket_key_enabled"] == "${var.bucket_key_enabled}"
+    call = bucket_call()
+    assert call["kms_key_arn"] == "${var.kms_key_arn}"
+    assert call["sse_algorithm_without_key"] == "aws:kms"
+    assert call["bucket_key_enabled"] is True
+    script = "\n".join(
+        yaml.safe_load((MODULE / "backup-document.yaml").read_text(encoding="utf-8"))["mainSteps"][0]["inputs"][
+            "runCommand"
+        ]
+    )
+    assert "--sse aws:kms" in script
+
+
+def test_backups_and_their_old_versions_expire_and_uploads_are_aborted_after_a_day() -> None:
+    rules = {r["id"]: r for r in bucket_resource("aws_s3_bucket_lifecycle_configuration")["rule"]}
+    expire = rules["${var.expiration_rule_id}"]
+    assert expire["filter"][0]["prefix"] == "${var.expiration_prefix}"
+    assert expire["expiration"][0]["days"] == "${var.expiration_days}"
+    assert expire["noncurrent_version_expiration"][0]["noncurrent_days"] == (
+        "${coalesce(var.noncurrent_expiration_days, var.expiration_days)}"
+    )
+    abort = rules["abort-incomplete-uploads"]
+    assert abort["filter"] == [{}]
+    assert abort["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == (
+        "${var.abort_incomplete_upload_days}"
+    )
+    call = bucket_call()
+    assert call["expiration_rule_id"] == "expire-backups"  # the rule id of deployments made before the module
+    assert call["expiration_prefix"] == "${var.backup_prefix}/"
+    assert call["expiration_days"] == call["noncurrent_expiration_days"] == "${var.backup_retention_days}"
+    assert call["abort_incomplete_upload_days"] == 1
     assert variables()["backup_retention_days"]["default"] == 90

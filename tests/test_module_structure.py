@@ -1,9 +1,11 @@
 """The architecture rules that hold the modules together, read from the HCL itself:
-one internal lambda-function module owns every function; feature modules call it and never each other;
-the root composes every feature module behind an enable flag."""
+two internal modules own what every feature repeats (lambda-function every function, s3-bucket every bucket);
+feature modules call them and never each other; resources that moved into an internal module keep their
+state through moved blocks; the root composes every feature module behind an enable flag."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +15,8 @@ from opskit_tools.hcl import unquote
 
 REPO = Path(__file__).resolve().parents[1]
 MODULES = REPO / "modules"
-FEATURES = sorted(p.name for p in MODULES.iterdir() if p.is_dir() and p.name != "lambda-function")
+INTERNAL = ("lambda-function", "s3-bucket")
+FEATURES = sorted(p.name for p in MODULES.iterdir() if p.is_dir() and p.name not in INTERNAL)
 FUNCTIONS = sorted(p.name for p in (REPO / "functions").iterdir() if (p / "handler.py").is_file())
 
 
@@ -43,23 +46,102 @@ def test_there_are_six_feature_modules_and_six_functions() -> None:
     assert len(FUNCTIONS) == 6
 
 
+def _calls(module: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(call name, source, body) of every module block of a module."""
+    return [(name, unquote(body["source"]), body) for name, body in _blocks(MODULES / module, "module")]
+
+
+def test_internal_modules_exist_and_call_no_module() -> None:
+    for internal in INTERNAL:
+        assert (MODULES / internal / "main.tf").is_file(), internal
+        assert not _blocks(MODULES / internal, "module"), f"{internal} is internal and calls no module"
+
+
 @pytest.mark.parametrize("module", FEATURES)
-def test_feature_module_uses_lambda_function_and_no_other_module(module: str) -> None:
+def test_feature_module_calls_lambda_function_once_and_only_internal_modules(module: str) -> None:
     resources = [label for label, _ in _blocks(MODULES / module, "resource")]
     assert not [r for r in resources if r.startswith("aws_lambda_function.")], (
         "declare functions via ../lambda-function"
     )
+    assert not [r for r in resources if r.startswith("aws_s3_bucket")], "declare buckets via ../s3-bucket"
     assert "archive_file" not in " ".join(label for label, _ in _blocks(MODULES / module, "data"))
-    calls = _blocks(MODULES / module, "module")
-    assert calls, f"{module} calls no module"
-    for name, body in calls:
-        assert unquote(body["source"]) == "../lambda-function", f"{module}: module {name} calls {body['source']}"
-        assert unquote(body["package"]) in FUNCTIONS
+    calls = _calls(module)
+    for name, source, _ in calls:
+        assert source in {f"../{m}" for m in INTERNAL}, f"{module}: module {name} calls {source}"
+    functions = [body for _, source, body in calls if source == "../lambda-function"]
+    assert len(functions) == 1, f"{module} must call ../lambda-function exactly once"
+    assert unquote(functions[0]["package"]) in FUNCTIONS
+    for name, source, body in calls:
+        if source == "../s3-bucket":
+            assert "package" not in body, f"{module}: module {name}"
 
 
 def test_every_function_is_deployed_by_exactly_one_module() -> None:
-    packages = [unquote(body["package"]) for module in FEATURES for _, body in _blocks(MODULES / module, "module")]
+    packages = [
+        unquote(body["package"])
+        for module in FEATURES
+        for _, source, body in _calls(module)
+        if source == "../lambda-function"
+    ]
     assert sorted(packages) == FUNCTIONS
+
+
+def test_s3_buckets_are_declared_only_in_the_s3_bucket_module() -> None:
+    declared = {
+        module: [label for label, _ in _blocks(MODULES / module, "resource") if label.startswith("aws_s3_bucket")]
+        for module in [*FEATURES, "lambda-function"]
+    }
+    assert declared == {module: [] for module in declared}
+    bucket = dict(_blocks(MODULES / "s3-bucket", "resource"))
+    assert sorted(bucket) == [
+        "aws_s3_bucket.this",
+        "aws_s3_bucket_lifecycle_configuration.this",
+        "aws_s3_bucket_ownership_controls.this",
+        "aws_s3_bucket_policy.this",
+        "aws_s3_bucket_public_access_block.this",
+        "aws_s3_bucket_server_side_encryption_configuration.this",
+        "aws_s3_bucket_versioning.this",
+    ]
+    callers = sorted(module for module in FEATURES for _, source, _ in _calls(module) if source == "../s3-bucket")
+    assert callers == ["asg-backup", "owner-tagger"]
+
+
+_ADDRESS = re.compile(r"^(?:module\.(?P<call>\w+)(?:\[\d+\])?\.)?(?P<type>[a-z0-9_]+)\.(?P<name>\w+)(?:\[\d+\])?$")
+
+
+def _moved(module: str) -> list[tuple[re.Match[str], re.Match[str]]]:
+    pairs = []
+    for path in sorted((MODULES / module).glob("*.tf")):
+        for block in hcl.load_unquoted(path).get("moved", []):
+            source, target = (_ADDRESS.match(block[k].removeprefix("${").removesuffix("}")) for k in ("from", "to"))
+            assert source and target, f"{module}: unexpected moved addresses {block}"
+            pairs.append((source, target))
+    return pairs
+
+
+@pytest.mark.parametrize("module", FEATURES)
+def test_moved_blocks_map_a_gone_resource_to_the_same_type_inside_a_called_module(module: str) -> None:
+    """A moved block whose source still exists, whose target is another resource type or does not exist in
+    the called module, or two blocks with the same source or target, would make Terraform refuse the plan
+    or replace the resource."""
+    pairs = _moved(module)
+    declared = {label for label, _ in _blocks(MODULES / module, "resource")}
+    calls = {name: source for name, source, _ in _calls(module)}
+    for source, target in pairs:
+        assert source["call"] is None and f"{source['type']}.{source['name']}" not in declared, source.string
+        assert target["type"] == source["type"], f"{source.string} -> {target.string}"
+        assert target["call"] in calls, target.string
+        inside = {label for label, _ in _blocks((MODULES / module / calls[target["call"]]).resolve(), "resource")}
+        assert f"{target['type']}.{target['name']}" in inside, target.string
+    assert len({s.string for s, _ in pairs}) == len({t.string for _, t in pairs}) == len(pairs)
+
+
+@pytest.mark.parametrize("module", ["asg-backup", "owner-tagger"])
+def test_every_resource_of_the_s3_bucket_module_has_a_moved_block_from_the_old_hand_written_one(module: str) -> None:
+    """The two callers declared all seven S3 resources themselves before; each must move into the module."""
+    (call,) = [name for name, source, _ in _calls(module) if source == "../s3-bucket"]
+    targets = sorted(f"{t['type']}.{t['name']}" for _, t in _moved(module) if t["call"] == call)
+    assert targets == sorted(label for label, _ in _blocks(MODULES / "s3-bucket", "resource"))
 
 
 def test_lambda_function_module_owns_packaging_logging_and_failure_handling() -> None:

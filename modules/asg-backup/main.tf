@@ -6,7 +6,7 @@ locals {
   name          = "${var.name_prefix}-asg-backup"
   hook_name     = coalesce(var.hook_name, local.name)
   document_name = local.name
-  bucket_name   = var.create_bucket ? aws_s3_bucket.this[0].id : var.bucket_name
+  bucket_name   = var.create_bucket ? module.bucket[0].bucket : var.bucket_name
   bucket_arn    = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
   prefix_arn    = "${local.bucket_arn}/${var.backup_prefix}/*"
 

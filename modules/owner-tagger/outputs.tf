@@ -55,5 +55,5 @@ output "trail_arn" {
 
 output "trail_bucket_name" {
   description = "Bucket receiving the trail's log files (null unless create_trail)."
-  value       = var.create_trail ? aws_s3_bucket.trail[0].id : null
+  value       = var.create_trail ? module.trail_bucket[0].bucket : null
 }

@@ -7,19 +7,38 @@ locals {
   trail_arn = "arn:${local.partition}:cloudtrail:${local.region}:${local.account_id}:trail/${local.trail_name}"
   # S3 bucket names are lower case, at most 63 characters.
   trail_bucket_name = "${lower(local.name)}-trail-${local.account_id}-${local.region}"
+  trail_bucket_arn  = "arn:${local.partition}:s3:::${local.trail_bucket_name}"
   trail_log_prefix  = "AWSLogs/${local.account_id}/*"
 }
 
-resource "aws_s3_bucket" "trail" {
-  count = var.create_trail ? 1 : 0
+module "trail_bucket" {
+  source = "../s3-bucket"
+  count  = var.create_trail ? 1 : 0
 
-  #checkov:skip=CKV_AWS_18:This bucket only receives CloudTrail log files; access logging it would need a second log bucket, and CloudTrail's own digest files (log file validation) already prove integrity.
-  #checkov:skip=CKV_AWS_144:Cross-region replication doubles storage for a short-retention trail whose events were already delivered to EventBridge; enable replication centrally if required.
-  #checkov:skip=CKV2_AWS_62:No consumer needs S3 event notifications for the log files; the function is driven by EventBridge, not by the bucket.
-  #checkov:skip=CKV_AWS_145:Encryption is SSE-KMS when trail_kms_key_arn is set and SSE-S3 otherwise (a customer key needs a key policy naming CloudTrail, which this module cannot write for a caller's key).
-  bucket        = local.trail_bucket_name
+  name          = local.trail_bucket_name
   force_destroy = var.trail_force_destroy
-  tags          = var.tags
+
+  # SSE-KMS with the trail's key when one is set, SSE-S3 otherwise (a customer key needs a key policy
+  # naming CloudTrail, which this module cannot write for a caller's key).
+  kms_key_arn               = var.trail_kms_key_arn
+  sse_algorithm_without_key = "AES256"
+  bucket_key_enabled        = var.trail_kms_key_arn != null
+
+  expiration_rule_id           = "expire-trail-logs"
+  expiration_prefix            = "AWSLogs/"
+  expiration_days              = var.trail_retention_days
+  noncurrent_expiration_days   = var.trail_retention_days
+  abort_incomplete_upload_days = 7
+
+  # CloudTrail's documented bucket-policy statements, merged after the module's TLS-only deny.
+  policy_documents = [data.aws_iam_policy_document.trail_bucket[0].json]
+
+  tags = var.tags
+}
+
+# CloudTrail may check the bucket ACL and write log files, for this trail only.
+data "aws_iam_policy_document" "trail_bucket" {
+  count = var.create_trail ? 1 : 0
 
   lifecycle {
     precondition {
@@ -27,113 +46,11 @@ resource "aws_s3_bucket" "trail" {
       error_message = "The trail bucket name ${local.trail_bucket_name} is longer than 63 characters: shorten name_prefix."
     }
   }
-}
-
-resource "aws_s3_bucket_public_access_block" "trail" {
-  count = var.create_trail ? 1 : 0
-
-  bucket                  = aws_s3_bucket.trail[0].id
-  block_public_acls       = true
-  block_public_policy     = true
-  ignore_public_acls      = true
-  restrict_public_buckets = true
-}
-
-resource "aws_s3_bucket_ownership_controls" "trail" {
-  count = var.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-
-  rule {
-    object_ownership = "BucketOwnerEnforced"
-  }
-}
-
-resource "aws_s3_bucket_versioning" "trail" {
-  count = var.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-
-  versioning_configuration {
-    status = "Enabled"
-  }
-}
-
-resource "aws_s3_bucket_server_side_encryption_configuration" "trail" {
-  count = var.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-
-  rule {
-    apply_server_side_encryption_by_default {
-      sse_algorithm     = var.trail_kms_key_arn != null ? "aws:kms" : "AES256"
-      kms_master_key_id = var.trail_kms_key_arn
-    }
-    bucket_key_enabled = var.trail_kms_key_arn != null
-  }
-}
-
-resource "aws_s3_bucket_lifecycle_configuration" "trail" {
-  count = var.create_trail ? 1 : 0
-
-  bucket = aws_s3_bucket.trail[0].id
-
-  rule {
-    id     = "expire-trail-logs"
-    status = "Enabled"
-
-    filter {
-      prefix = "AWSLogs/"
-    }
-
-    expiration {
-      days = var.trail_retention_days
-    }
-
-    noncurrent_version_expiration {
-      noncurrent_days = var.trail_retention_days
-    }
-  }
-
-  rule {
-    id     = "abort-incomplete-uploads"
-    status = "Enabled"
-
-    filter {}
-
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 7
-    }
-  }
-
-  depends_on = [aws_s3_bucket_versioning.trail]
-}
-
-data "aws_iam_policy_document" "trail_bucket" {
-  count = var.create_trail ? 1 : 0
-
-  statement {
-    sid       = "DenyInsecureTransport"
-    effect    = "Deny"
-    actions   = ["s3:*"]
-    resources = [aws_s3_bucket.trail[0].arn, "${aws_s3_bucket.trail[0].arn}/*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "Bool"
-      variable = "aws:SecureTransport"
-      values   = ["false"]
-    }
-  }
 
   statement {
     sid       = "CloudTrailAclCheck"
     actions   = ["s3:GetBucketAcl"]
-    resources = [aws_s3_bucket.trail[0].arn]
+    resources = [local.trail_bucket_arn]
 
     principals {
       type        = "Service"
@@ -150,7 +67,7 @@ data "aws_iam_policy_document" "trail_bucket" {
   statement {
     sid       = "CloudTrailWrite"
     actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.trail[0].arn}/${local.trail_log_prefix}"]
+    resources = ["${local.trail_bucket_arn}/${local.trail_log_prefix}"]
 
     principals {
       type        = "Service"
@@ -171,13 +88,40 @@ data "aws_iam_policy_document" "trail_bucket" {
   }
 }
 
-resource "aws_s3_bucket_policy" "trail" {
-  count = var.create_trail ? 1 : 0
+# The bucket's resources were declared here before modules/s3-bucket existed; these keep them in place.
+moved {
+  from = aws_s3_bucket.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket.this
+}
 
-  bucket = aws_s3_bucket.trail[0].id
-  policy = data.aws_iam_policy_document.trail_bucket[0].json
+moved {
+  from = aws_s3_bucket_public_access_block.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_public_access_block.this
+}
 
-  depends_on = [aws_s3_bucket_public_access_block.trail]
+moved {
+  from = aws_s3_bucket_ownership_controls.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_ownership_controls.this
+}
+
+moved {
+  from = aws_s3_bucket_versioning.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_versioning.this
+}
+
+moved {
+  from = aws_s3_bucket_server_side_encryption_configuration.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_server_side_encryption_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_lifecycle_configuration.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_lifecycle_configuration.this
+}
+
+moved {
+  from = aws_s3_bucket_policy.trail[0]
+  to   = module.trail_bucket[0].aws_s3_bucket_policy.this
 }
 
 resource "aws_cloudtrail" "this" {
@@ -188,7 +132,7 @@ resource "aws_cloudtrail" "this" {
   #checkov:skip=CKV2_AWS_10:CloudWatch Logs delivery is not needed for tagging; EventBridge already receives every management event.
   #checkov:skip=CKV_AWS_35:Log files are SSE-KMS encrypted when trail_kms_key_arn is set; without it they use the bucket's SSE-S3 encryption (a customer key needs a key policy naming CloudTrail).
   name                          = local.trail_name
-  s3_bucket_name                = aws_s3_bucket.trail[0].id
+  s3_bucket_name                = module.trail_bucket[0].bucket
   enable_logging                = true
   enable_log_file_validation    = true
   is_multi_region_trail         = false
@@ -202,5 +146,5 @@ resource "aws_cloudtrail" "this" {
     include_management_events = true
   }
 
-  depends_on = [aws_s3_bucket_policy.trail]
+  depends_on = [module.trail_bucket] # the bucket policy must let CloudTrail write first
 }

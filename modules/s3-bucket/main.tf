@@ -1,0 +1,126 @@
+# One private, versioned, encrypted, TLS-only bucket whose objects expire. Feature modules call this instead
+# of declaring the seven S3 resources themselves.
+
+resource "aws_s3_bucket" "this" {
+  #checkov:skip=CKV_AWS_18:Access logging needs a separate log bucket the root owns; the callers' writes are recorded by CloudTrail (backups) or are CloudTrail's own log files.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the account, not of a module; the callers' objects expire after days.
+  #checkov:skip=CKV2_AWS_62:No caller consumes S3 event notifications: the functions are driven by EventBridge, not by the bucket.
+  #checkov:skip=CKV_AWS_145:SSE-KMS whenever the caller passes kms_key_arn and by default (aws/s3 key) otherwise; a caller may choose SSE-S3 (AES256) where a service such as CloudTrail cannot use a key whose policy the module does not control.
+  bucket        = var.name
+  bucket_prefix = var.bucket_prefix
+  force_destroy = var.force_destroy
+  tags          = var.tags
+
+  lifecycle {
+    precondition {
+      condition     = (var.name == null) != (var.bucket_prefix == null)
+      error_message = "Set exactly one of name (the exact bucket name) and bucket_prefix (a generated name)."
+    }
+  }
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  bucket                  = aws_s3_bucket.this.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    bucket_key_enabled = var.bucket_key_enabled
+
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = var.kms_key_arn != null ? "aws:kms" : var.sse_algorithm_without_key
+      kms_master_key_id = var.kms_key_arn
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  bucket = aws_s3_bucket.this.id
+
+  rule {
+    id     = var.expiration_rule_id
+    status = "Enabled"
+
+    filter {
+      prefix = var.expiration_prefix
+    }
+
+    expiration {
+      days = var.expiration_days
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = coalesce(var.noncurrent_expiration_days, var.expiration_days)
+    }
+  }
+
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = var.abort_incomplete_upload_days
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
+}
+
+# The TLS-only deny comes first; the caller's documents follow in the same policy.
+data "aws_iam_policy_document" "tls_only" {
+  statement {
+    sid     = "DenyInsecureTransport"
+    effect  = "Deny"
+    actions = ["s3:*"]
+    resources = [
+      aws_s3_bucket.this.arn,
+      "${aws_s3_bucket.this.arn}/*",
+    ]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "this" {
+  source_policy_documents = concat([data.aws_iam_policy_document.tls_only.json], var.policy_documents)
+}
+
+resource "aws_s3_bucket_policy" "this" {
+  bucket = aws_s3_bucket.this.id
+  policy = data.aws_iam_policy_document.this.json
+
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
