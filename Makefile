@@ -41,7 +41,7 @@ bench: $(STAMP) ## Benchmarks: API calls and wall time, printed (not a test)
 	$(PY) scripts/run_scenarios.py bench
 
 fmt: $(STAMP) ## Format Terraform and Python in place
-	$(BIN)/terraform fmt -recursive .
+	$$($(PY) scripts/build.py terraform-path) fmt -recursive .
 	$(BIN)/ruff format scripts functions tests
 	$(BIN)/ruff check --fix scripts functions tests
 
@@ -49,7 +49,7 @@ lint: $(STAMP) ## ruff, mypy (the Lambda code) and terraform fmt -check
 	$(BIN)/ruff check scripts functions tests
 	$(BIN)/mypy functions/_shared/opskit_common.py functions/*/handler.py
 	$(BIN)/ruff format --check scripts functions tests
-	$(BIN)/terraform fmt -recursive -check .
+	$$($(PY) scripts/build.py terraform-path) fmt -recursive -check .
 
 SCAN_VENV := .venv-scan
 

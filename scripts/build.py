@@ -66,6 +66,24 @@ def cmd_validate(_: argparse.Namespace) -> int:
     return 1 if total else 0
 
 
+def cmd_terraform(args: argparse.Namespace) -> int:
+    from opskit_tools import tfgate
+
+    started = time.perf_counter()
+    result, skipped = tfgate.run(only=args.configs or None)
+    if skipped:
+        print(f"SKIP terraform: {skipped}")
+        return 0
+    for finding in result.findings:
+        print(f"  {finding}")
+    status = "ok  " if not result.findings else "FAIL"
+    print(
+        f"{status} terraform: {result.configurations} configurations, {result.passed} test runs passed, "
+        f"{result.failed} failed; {'; '.join(result.notes)}; {time.perf_counter() - started:.1f}s"
+    )
+    return 1 if result.findings else 0
+
+
 def cmd_docs(_: argparse.Namespace) -> int:
     from opskit_tools import tfdocs
 
@@ -110,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     package.add_argument("--force", action="store_true", help="ignore the cache")
     package.set_defaults(func=cmd_package)
     sub.add_parser("validate", help="run every static check").set_defaults(func=cmd_validate)
+    terraform = sub.add_parser("terraform", help="real Terraform: fmt, init, validate, native tests")
+    terraform.add_argument("configs", nargs="*", help="configurations to check (., examples/x, modules/y)")
+    terraform.set_defaults(func=cmd_terraform)
     sub.add_parser("docs", help="regenerate module README tables").set_defaults(func=cmd_docs)
     schema = sub.add_parser("schema", help="refresh the vendored provider schema subset")
     schema.add_argument("--source", required=True, help="full provider schema JSON")

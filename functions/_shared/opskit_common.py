@@ -7,10 +7,12 @@ Keep it small and dependency-free (boto3/botocore come with the Lambda runtime).
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -189,3 +191,97 @@ def require_mapping(value: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
     return value
+
+
+# --- checking untrusted input ------------------------------------------------------------------------
+# Every check below raises InputError (or ConfigError, for the environment) naming the field, and
+# repeats at most CLIP characters of the offending value, so a 100 KB input never lands in a log line.
+
+CLIP = 200
+MAX_JSON_DEPTH = 32
+# AWS resource ids: a prefix and exactly 8 or 17 lower-case hex digits (i-0123456789abcdef0).
+_HEX_ID = "(?:[0-9a-f]{8}|[0-9a-f]{17})"
+
+
+def clip(value: Any, limit: int = CLIP) -> str:
+    """`value` as text, cut to `limit` characters with the count of what was left out."""
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def id_pattern(*prefixes: str) -> re.Pattern[str]:
+    """A pattern for AWS ids with one of these prefixes; use it with `.fullmatch` only."""
+    return re.compile(f"(?:{'|'.join(map(re.escape, prefixes))})-{_HEX_ID}")
+
+
+def require_str(value: Any, what: str, pattern: re.Pattern[str] | None = None, max_length: int = 1024) -> str:
+    """A string that is valid UTF-8 (no lone surrogates), at most `max_length` characters and, when a
+    pattern is given, matches it as a whole (`fullmatch`: a trailing newline does not pass)."""
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a string, got {type(value).__name__}: {clip(value)}")
+    if len(value) > max_length:
+        raise InputError(f"{what} is longer than {max_length} characters: {clip(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(f"{what} is not valid Unicode text: {clip(value)!r}") from None
+    if pattern is not None and not pattern.fullmatch(value):
+        raise InputError(f"{what} {clip(value)!r} is not valid (expected {pattern.pattern})")
+    return value
+
+
+def parse_time(value: Any, what: str) -> dt.datetime:
+    """An ISO-8601 time with `Z` or an offset, as an aware UTC datetime. Naive times, impossible dates and
+    times that leave the representable range (0001-01-01T00:00:00+01:00) raise InputError."""
+    text = require_str(value, what, max_length=64).strip()
+    try:
+        parsed = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+        if parsed.tzinfo is None:
+            raise InputError(f"{what} {clip(text)!r} has no time zone (use Z or an offset)")
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{what} {clip(text)!r} is not an ISO-8601 time: {exc}") from None
+
+
+def json_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> int:
+    """Nesting depth of a decoded JSON value, counted without recursion; stops counting past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return depth
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def loads_json(text: Any, what: str, max_depth: int = MAX_JSON_DEPTH, max_length: int = 262_144) -> Any:
+    """json.loads for untrusted text: malformed, over-long or over-deep documents raise InputError."""
+    raw = require_str(text, what, max_length=max_length)
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        reason = "is nested too deeply" if isinstance(exc, RecursionError) else f"is not valid JSON ({exc})"
+        raise InputError(f"{what} {reason}: {clip(raw)}") from None
+    if json_depth(value, max_depth) > max_depth:
+        raise InputError(f"{what} is nested deeper than {max_depth} levels")
+    return value
+
+
+def env_match(env: Mapping[str, str], name: str, pattern: re.Pattern[str], default: str | None = None) -> str:
+    """An environment value that must match `pattern` as a whole; ConfigError otherwise."""
+    value = env_str(env, name, default)
+    if not pattern.fullmatch(value):
+        raise ConfigError(f"environment variable {name}={clip(value)!r} is not valid (expected {pattern.pattern})")
+    return value
+
+
+def arn_pattern(service: str, resource: str = ".+") -> re.Pattern[str]:
+    """A whole-ARN pattern for one service: arn:<partition>:<service>:<region>:<account>:<resource>."""
+    return re.compile(rf"arn:aws(?:-[a-z]+)*:{re.escape(service)}:[a-z]{{2}}(?:-[a-z]+)+-\d:\d{{12}}:{resource}")
