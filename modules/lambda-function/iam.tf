@@ -46,12 +46,57 @@ data "aws_iam_policy_document" "base" {
     }
   }
 
+  # The shared key, only through the service that holds the data it protects (kms:ViaService), so the
+  # role cannot use it to decrypt or encrypt anything else.
+  dynamic "statement" {
+    for_each = var.kms_key_arn != null && local.create_dlq ? [var.kms_key_arn] : []
+    content {
+      sid       = "KeyForOwnDeadLetters"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"] # sending to an SSE-KMS queue needs both
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sqs.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
-      sid       = "UseOwnKey"
-      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      sid       = "KeyForOwnLogs"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
       resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["logs.${local.region}.amazonaws.com"]
+      }
+
+      # CloudWatch Logs puts the log group's ARN into the encryption context: this log group only.
+      condition {
+        test     = "ArnEquals"
+        variable = "kms:EncryptionContext:aws:logs:arn"
+        values   = [aws_cloudwatch_log_group.this.arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_key_arn != null && length(var.environment) > 0 ? [var.kms_key_arn] : []
+    content {
+      sid       = "KeyForOwnEnvironment"
+      actions   = ["kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["lambda.${local.region}.amazonaws.com"]
+      }
     }
   }
 

@@ -1,5 +1,8 @@
+data "aws_region" "current" {}
+
 locals {
   build_root = coalesce(var.build_root, abspath("${path.module}/../../build"))
+  region     = data.aws_region.current.region
 
   create_dlq = var.async_invocation != null && var.create_dlq
   # Where failed asynchronous invocations (after retries) and undeliverable EventBridge events go.

@@ -16,6 +16,13 @@ variable "package" {
     condition     = can(regex("^[a-z][a-z0-9_]*$", var.package))
     error_message = "package must be a functions/ directory name: lower-case letters, digits and underscores."
   }
+
+  # Modules are consumed from this repository, so functions/ sits two levels above this module. Checked
+  # by `terraform validate` wherever the value is known (the root, examples, this module's tests).
+  validation {
+    condition     = try(fileexists("${path.module}/../../functions/${var.package}/handler.py"), false)
+    error_message = "package must name a function of this repository: functions/${var.package == null ? "" : var.package}/handler.py does not exist."
+  }
 }
 
 variable "description" {
@@ -118,6 +125,11 @@ variable "kms_key_arn" {
   type        = string
   description = "Customer-managed KMS key for the log group, DLQ and environment variables. Null uses AWS-managed encryption."
   default     = null
+
+  validation {
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not an alias) or null."
+  }
 }
 
 variable "policy_documents" {
@@ -153,6 +165,11 @@ variable "on_failure_destination_arn" {
   type        = string
   description = "Existing on-failure destination (SQS queue, SNS topic, Lambda or EventBridge bus ARN) used when create_dlq is false."
   default     = null
+
+  validation {
+    condition     = var.on_failure_destination_arn == null || can(regex("^arn:aws[a-z-]*:(sqs|sns|lambda|events):[a-z0-9-]+:[0-9]{12}:.+$", var.on_failure_destination_arn))
+    error_message = "on_failure_destination_arn must be the ARN of an SQS queue, SNS topic, Lambda function or EventBridge bus, or null."
+  }
 }
 
 variable "dlq_message_retention_seconds" {

@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.9" # variable validations that read path.module
 
   required_providers {
     aws = {
