@@ -169,3 +169,28 @@ def test_root_composes_every_feature_module_behind_a_flag() -> None:
     for name, body in calls.items():
         assert body["count"] == f"${{var.enable_{name} ? 1 : 0}}"
         assert f"enable_{name}" in variables and name in variables
+
+
+def _terraform_1_9() -> str | None:
+    from opskit_tools import tfgate
+
+    return next((binary for binary, version in tfgate.terraform_binaries() if version >= (1, 9)), None)
+
+
+@pytest.mark.skipif(_terraform_1_9() is None, reason="needs Terraform >= 1.9 (variable validations reading path.module)")
+def test_terraform_validate_of_the_root_rejects_a_package_without_handler(tmp_path: Path) -> None:
+    """The rule that `package` names an existing functions/<package>/handler.py lives in lambda-function's
+    variable validation (fileexists relative to path.module), so `terraform validate` of the root, which
+    calls it through a feature module, fails on a misspelt package, naming the missing file."""
+    from opskit_tools import tfgate
+
+    source = tfgate.copy_tree(REPO, tmp_path / "source")
+    feature = source / "modules" / "scheduler" / "main.tf"
+    text = feature.read_text()
+    assert text.count('package     = "scheduler"') == 1
+    feature.write_text(text.replace('package     = "scheduler"', 'package     = "schedulr"'))
+    result, skipped = tfgate.run(source=source, work=tmp_path / "work", only=["."], workers=1)
+    assert skipped is None
+    assert any("functions/schedulr/handler.py does not exist" in finding for finding in result.findings), (
+        result.findings
+    )
