@@ -1,11 +1,10 @@
 # One private, versioned, encrypted, TLS-only bucket whose objects expire. Feature modules call this instead
-# of declaring the seven S3 resources themselves.
+# of declaring the S3 resources themselves.
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_18:Access logging needs a separate log bucket the root owns; the callers' writes are recorded by CloudTrail (backups) or are CloudTrail's own log files.
-  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the account, not of a module; the callers' objects expire after days.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery choice of the account, not of a module; the callers' objects expire after expiration_days.
   #checkov:skip=CKV2_AWS_62:No caller consumes S3 event notifications: the functions are driven by EventBridge, not by the bucket.
-  #checkov:skip=CKV_AWS_145:SSE-KMS whenever the caller passes kms_key_arn and by default (aws/s3 key) otherwise; a caller may choose SSE-S3 (AES256) where a service such as CloudTrail cannot use a key whose policy the module does not control.
+  #checkov:skip=CKV_AWS_145:SSE-KMS whenever the caller passes kms_key_arn and by default (aws/s3 key) otherwise; a caller may choose SSE-S3 (AES256) where a service such as CloudTrail cannot use a key whose policy the module does not control, and a bucket receiving server access logs must (log delivery cannot write with SSE-KMS).
   bucket        = var.name
   bucket_prefix = var.bucket_prefix
   force_destroy = var.force_destroy
@@ -52,6 +51,32 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
     apply_server_side_encryption_by_default {
       sse_algorithm     = var.kms_key_arn != null ? "aws:kms" : var.sse_algorithm_without_key
       kms_master_key_id = var.kms_key_arn
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = length(var.access_log_source_bucket_arns) == 0 || (var.kms_key_arn == null && var.sse_algorithm_without_key == "AES256")
+      error_message = "A bucket receiving S3 server access logs (access_log_source_bucket_arns) must use SSE-S3: set kms_key_arn = null and sse_algorithm_without_key = \"AES256\" (log delivery cannot write with SSE-KMS)."
+    }
+  }
+}
+
+# S3 server access logs of this bucket (every request, including the object reads and writes that a
+# management-events trail does not record), delivered to another bucket. On only when the caller passes
+# access_log_bucket (checkov's CKV_AWS_18 sees this resource, not its count). A bucket that receives access
+# logs (access_log_source_bucket_arns) cannot usefully log into itself: it would log its own log deliveries.
+resource "aws_s3_bucket_logging" "this" {
+  count = var.access_log_bucket == null ? 0 : 1
+
+  bucket        = aws_s3_bucket.this.id
+  target_bucket = var.access_log_bucket
+  target_prefix = coalesce(var.access_log_prefix, "${aws_s3_bucket.this.id}/")
+
+  lifecycle {
+    precondition {
+      condition     = var.access_log_bucket != var.name
+      error_message = "access_log_bucket must be another bucket: logging a bucket into itself logs its own log deliveries without end."
     }
   }
 }
@@ -114,8 +139,42 @@ data "aws_iam_policy_document" "tls_only" {
   }
 }
 
+# Server access log delivery into this bucket, for the named source buckets of this account only.
+data "aws_iam_policy_document" "access_log_delivery" {
+  count = length(var.access_log_source_bucket_arns) > 0 ? 1 : 0
+
+  statement {
+    sid       = "S3ServerAccessLogDelivery"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.this.arn}/*"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = var.access_log_source_bucket_arns
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+data "aws_caller_identity" "current" {}
+
 data "aws_iam_policy_document" "this" {
-  source_policy_documents = concat([data.aws_iam_policy_document.tls_only.json], var.policy_documents)
+  source_policy_documents = concat(
+    [data.aws_iam_policy_document.tls_only.json],
+    [for d in data.aws_iam_policy_document.access_log_delivery : d.json],
+    var.policy_documents,
+  )
 }
 
 resource "aws_s3_bucket_policy" "this" {

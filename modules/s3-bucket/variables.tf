@@ -117,6 +117,39 @@ variable "abort_incomplete_upload_days" {
   }
 }
 
+variable "access_log_bucket" {
+  type        = string
+  description = "Existing bucket (same region) that receives this bucket's S3 server access logs; it must let logging.s3.amazonaws.com write (see access_log_source_bucket_arns). Null turns server access logging off."
+  default     = null
+
+  validation {
+    condition     = var.access_log_bucket == null || try(can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.access_log_bucket)) && !strcontains(var.access_log_bucket, ".."), false)
+    error_message = "access_log_bucket must be the name of an S3 bucket (3-63 lower-case letters, digits, dots and hyphens) or null."
+  }
+}
+
+variable "access_log_prefix" {
+  type        = string
+  description = "Key prefix of this bucket's access logs in access_log_bucket. Null means \"<this bucket's name>/\"."
+  default     = null
+
+  validation {
+    condition     = var.access_log_prefix == null || try(length(var.access_log_prefix) >= 1 && length(var.access_log_prefix) <= 1024, false)
+    error_message = "access_log_prefix must be 1-1024 characters or null."
+  }
+}
+
+variable "access_log_source_bucket_arns" {
+  type        = list(string)
+  description = "Buckets (ARNs) whose S3 server access logs this bucket receives: the bucket policy lets logging.s3.amazonaws.com write objects for exactly these buckets of this account. Needs SSE-S3 (kms_key_arn null, sse_algorithm_without_key \"AES256\"): log delivery cannot write with SSE-KMS."
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.access_log_source_bucket_arns : can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", arn))])
+    error_message = "access_log_source_bucket_arns must hold S3 bucket ARNs (arn:aws:s3:::<bucket>)."
+  }
+}
+
 variable "policy_documents" {
   type        = list(string)
   description = "Further bucket-policy JSON documents (for example a service's write grant), merged after the TLS-only deny. Statement sids must be unique and must not be DenyInsecureTransport."
