@@ -115,7 +115,10 @@ resource "aws_s3_bucket_lifecycle_configuration" "this" {
   depends_on = [aws_s3_bucket_versioning.this]
 }
 
-# The TLS-only deny comes first; the caller's documents follow in the same policy.
+data "aws_caller_identity" "current" {}
+
+# The module's own statements: the TLS-only deny first and, for a bucket that receives server access logs,
+# the log-delivery grant. The caller's documents follow in the same policy.
 data "aws_iam_policy_document" "tls_only" {
   statement {
     sid     = "DenyInsecureTransport"
@@ -137,44 +140,37 @@ data "aws_iam_policy_document" "tls_only" {
       values   = ["false"]
     }
   }
-}
 
-# Server access log delivery into this bucket, for the named source buckets of this account only.
-data "aws_iam_policy_document" "access_log_delivery" {
-  count = length(var.access_log_source_bucket_arns) > 0 ? 1 : 0
+  # Server access log delivery into this bucket, for the named source buckets of this account only.
+  dynamic "statement" {
+    for_each = length(var.access_log_source_bucket_arns) > 0 ? [var.access_log_source_bucket_arns] : []
+    content {
+      sid       = "S3ServerAccessLogDelivery"
+      actions   = ["s3:PutObject"]
+      resources = ["${aws_s3_bucket.this.arn}/*"]
 
-  statement {
-    sid       = "S3ServerAccessLogDelivery"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.this.arn}/*"]
+      principals {
+        type        = "Service"
+        identifiers = ["logging.s3.amazonaws.com"]
+      }
 
-    principals {
-      type        = "Service"
-      identifiers = ["logging.s3.amazonaws.com"]
-    }
+      condition {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = statement.value
+      }
 
-    condition {
-      test     = "ArnLike"
-      variable = "aws:SourceArn"
-      values   = var.access_log_source_bucket_arns
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [data.aws_caller_identity.current.account_id]
+      }
     }
   }
 }
 
-data "aws_caller_identity" "current" {}
-
 data "aws_iam_policy_document" "this" {
-  source_policy_documents = concat(
-    [data.aws_iam_policy_document.tls_only.json],
-    [for d in data.aws_iam_policy_document.access_log_delivery : d.json],
-    var.policy_documents,
-  )
+  source_policy_documents = concat([data.aws_iam_policy_document.tls_only.json], var.policy_documents)
 }
 
 resource "aws_s3_bucket_policy" "this" {

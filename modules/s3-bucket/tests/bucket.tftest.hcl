@@ -103,7 +103,7 @@ run "defaults" {
   }
 
   assert {
-    condition     = length(aws_s3_bucket_logging.this) == 0 && length(data.aws_iam_policy_document.access_log_delivery) == 0
+    condition     = length(aws_s3_bucket_logging.this) == 0 && length(data.aws_iam_policy_document.tls_only.statement) == 1
     error_message = "Server access logging is off unless access_log_bucket is set, and no one may deliver logs into the bucket."
   }
 }
@@ -234,16 +234,16 @@ run "receives_access_logs" {
 
   assert {
     condition = (
-      one(data.aws_iam_policy_document.access_log_delivery[0].statement).sid == "S3ServerAccessLogDelivery" &&
-      one(data.aws_iam_policy_document.access_log_delivery[0].statement).actions == toset(["s3:PutObject"]) &&
-      one(data.aws_iam_policy_document.access_log_delivery[0].statement).resources == toset(["arn:aws:s3:::opskit-test-bucket/*"]) &&
-      one(one(data.aws_iam_policy_document.access_log_delivery[0].statement).principals).identifiers == toset(["logging.s3.amazonaws.com"])
+      data.aws_iam_policy_document.tls_only.statement[1].sid == "S3ServerAccessLogDelivery" &&
+      data.aws_iam_policy_document.tls_only.statement[1].actions == toset(["s3:PutObject"]) &&
+      data.aws_iam_policy_document.tls_only.statement[1].resources == toset(["arn:aws:s3:::opskit-test-bucket/*"]) &&
+      one(data.aws_iam_policy_document.tls_only.statement[1].principals).identifiers == toset(["logging.s3.amazonaws.com"])
     )
     error_message = "Only the S3 logging service may put objects into a log bucket."
   }
 
   assert {
-    condition = { for c in one(data.aws_iam_policy_document.access_log_delivery[0].statement).condition : c.variable => "${c.test} ${join(" ", c.values)}" } == {
+    condition = { for c in data.aws_iam_policy_document.tls_only.statement[1].condition : c.variable => "${c.test} ${join(" ", c.values)}" } == {
       "aws:SourceArn"     = "ArnLike arn:aws:s3:::opskit-test-trail"
       "aws:SourceAccount" = "StringEquals 123456789012"
     }
@@ -251,8 +251,8 @@ run "receives_access_logs" {
   }
 
   assert {
-    condition     = length(data.aws_iam_policy_document.this.source_policy_documents) == 2 && length(aws_s3_bucket_logging.this) == 0
-    error_message = "The delivery grant joins the bucket policy; the log bucket does not log itself."
+    condition     = [for s in data.aws_iam_policy_document.tls_only.statement : s.sid] == ["DenyInsecureTransport", "S3ServerAccessLogDelivery"] && length(aws_s3_bucket_logging.this) == 0
+    error_message = "The delivery grant follows the TLS-only deny in the bucket policy; the log bucket does not log itself."
   }
 }
 
