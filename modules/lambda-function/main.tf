@@ -26,7 +26,7 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_116:Async failures go to an on-failure destination (aws_lambda_function_event_invoke_config), which keeps the request and response context that a dead_letter_config drops.
+  #checkov:skip=CKV_AWS_116:Async failures go to an on-failure destination (aws_lambda_function_event_invoke_config, on by default), which keeps the request and response context that a dead_letter_config drops; a function invoked only synchronously (async_invocation = null) returns its errors to the caller.
   #checkov:skip=CKV_AWS_117:VPC placement is opt-in (var.vpc_config); these functions call public AWS APIs and need no VPC.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile per account; packages are built reproducibly and hashed instead.
   #checkov:skip=CKV_AWS_115:Reserved concurrency is a variable (var.reserved_concurrent_executions); unreserved is the right default for small ops functions.
