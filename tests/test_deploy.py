@@ -74,7 +74,7 @@ def test_backend_files_and_bad_input(root: Path) -> None:
     assert workspace == ["terraform", "workspace", "select", "-or-create", "prod"]
     assert action == ["terraform", "apply", f"-var-file={root}/environments/prod.tfvars"]
     assert deploy.commands("terraform", "plan", "dev", root, [])[0] == ["terraform", "init", "-input=false"]
-    with pytest.raises(ValueError, match="no environments/stage.tfvars"):
+    with pytest.raises(ValueError, match=r"no environments/stage\.tfvars"):
         deploy.commands("terraform", "plan", "stage", root, [])
     with pytest.raises(ValueError, match="action must be one of"):
         deploy.commands("terraform", "import", "dev", root, [])

@@ -16,8 +16,17 @@ from typing import Any
 
 from lark import Tree
 
-from .hclsyntax import Finding, HclSyntaxError, Module, line_of, load_module, object_items, parse_file, parse_type
-from .hclsyntax import tuple_items
+from .hclsyntax import (
+    Finding,
+    HclSyntaxError,
+    Module,
+    line_of,
+    load_module,
+    object_items,
+    parse_file,
+    parse_type,
+    tuple_items,
+)
 
 
 def _suggest(name: str, candidates: Iterable[str]) -> str:
