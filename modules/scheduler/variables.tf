@@ -34,6 +34,11 @@ variable "schedules" {
   }
 
   validation {
+    condition     = length(var.schedules) <= 50
+    error_message = "At most 50 schedules: the function's IAM policy names every schedule in three statements and must stay within IAM's 10,240-character limit for a role's inline policies."
+  }
+
+  validation {
     condition     = alltrue([for s in var.schedules : length(s.description) <= 512])
     error_message = "A schedule description may be at most 512 characters (EventBridge Scheduler's limit)."
   }
