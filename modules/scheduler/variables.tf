@@ -25,6 +25,7 @@ variable "schedules" {
     expression (EventBridge Scheduler cron(...), rate(...) or at(...)) evaluated in `timezone` (IANA name or UTC),
     `skip_dates` (YYYY-MM-DD in that zone) on which nothing is done, and the resource kinds it acts on
     (ec2, asg, rds). Overnight periods need nothing special: start and stop are independent schedules.
+    At most 50; only resources tagged with one of these names can be started, stopped or tagged.
   EOT
   default     = {}
 
@@ -81,7 +82,7 @@ variable "schedules" {
 
 variable "tag_key" {
   type        = string
-  description = "Tag whose value names a resource's schedule. The function's IAM policy only allows acting on resources that carry it."
+  description = "Tag whose value names a resource's schedule. The function's IAM policy only allows acting on resources whose tag value is one of the keys of schedules."
   default     = "Schedule"
 
   validation {
