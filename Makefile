@@ -46,7 +46,7 @@ fmt: $(STAMP) ## Format Terraform and Python in place
 
 lint: $(STAMP) ## ruff, mypy (the Lambda code) and terraform fmt -check
 	$(BIN)/ruff check scripts functions tests
-	$(BIN)/mypy functions/_shared/opskit_common.py functions/*/handler.py
+	$(BIN)/mypy $(wildcard functions/*/*.py)
 	$(BIN)/ruff format --check scripts functions tests
 	$$($(PY) scripts/build.py terraform-path) fmt -recursive -check .
 
