@@ -227,6 +227,21 @@ def test_the_edges_the_module_allows_are_accepted(protect):
     assert protect().Config.from_env({"TOPIC_ARN": ""}).topic_arn is None  # no topic: decisions without notices
 
 
+@pytest.mark.parametrize(
+    ("key", "accepted"),
+    [("ops:k\x1f", True), ("ops:k\u00a0", False), ("\u2003ops:k", False), ("ops:k\u2028", False), ("a b", True)],
+)
+def test_blanks_are_the_ones_terraforms_trimspace_removes(protect, key, accepted):
+    """variables.tf checks `key == trimspace(key)`; trimspace uses Go's unicode.IsSpace (Zs/Zl/Zp and ASCII
+    blanks, not the separators U+001C-U+001F that Python's str.strip also removes)."""
+    from_env = protect().Config.from_env
+    if accepted:
+        assert from_env({"HOLD_TAG_KEY": key}).hold_tag_key == key
+    else:
+        with pytest.raises(opskit_common.ConfigError, match="HOLD_TAG_KEY"):
+            from_env({"HOLD_TAG_KEY": key})
+
+
 def test_error_messages_about_the_environment_are_bounded(protect):
     with pytest.raises(opskit_common.ConfigError) as refused:
         protect().Config.from_env({"TOPIC_ARN": json.dumps(["x" * 100_000])})

@@ -1,10 +1,8 @@
 """Start a protected EC2 instance again when it stops unexpectedly; forget stale stop markers.
 
-EventBridge delivers `EC2 Instance State-change Notification` events with `state: stopped` or
-`state: running` (modules/instance-protect/patterns/instance-state.json). The event names the instance
-but carries no tags, so the handler describes the instance and decides.
-
-On `stopped`:
+EventBridge delivers this account's `EC2 Instance State-change Notification` events with `state: stopped`
+or `running` (modules/instance-protect/patterns/instance-state.json). The event names the instance but
+carries no tags, so the handler describes the instance and decides. On `stopped`:
 
   skipped  instance-not-found   the instance no longer exists
   skipped  not-protected        it does not carry the protect tag (PROTECT_TAG, default Protected=true)
@@ -21,7 +19,6 @@ On `stopped`:
 
 On `running` (a marker describes only the stop that followed it, so it is obsolete once the instance runs
 again, e.g. after a person started a scheduler-stopped instance by hand):
-
   skipped  instance-not-found    the instance no longer exists
   skipped  not-protected         it does not carry the protect tag (no further AWS call)
   skipped  not-running           it is no longer running: a marker it carries belongs to a stop under way
@@ -29,7 +26,6 @@ again, e.g. after a person started a scheduler-stopped instance by hand):
   skipped  cleared-stale-marker  running and still marked: the `opskit:stopped-by` tag was deleted
 
 Any other state (the rule does not send them): skipped, state-not-handled, without an AWS call.
-
 Restart history lives in a tag on the instance itself (`opskit:protect-restarts`, the epoch seconds of
 recent restarts), written before the start so that a failed start still counts against the cap.
 """
@@ -75,9 +71,14 @@ def _text(env: Mapping[str, str], name: str, default: str) -> str:
     return value
 
 
+def _padded(text: str) -> bool:
+    """Starts or ends with a blank as Terraform's trimspace sees one (Go's unicode.IsSpace)."""
+    return any(c in "\t\n\v\f\r \x85" or unicodedata.category(c) in ("Zs", "Zl", "Zp") for c in text[:1] + text[-1:])
+
+
 def _tag_key(key: str, what: str) -> str:
     """The same rule as the module's validation blocks (protect_tag.key, schedule_tag_key, hold_tag_key)."""
-    if not 1 <= len(key) <= 128 or key != key.strip() or key.lower().startswith("aws:"):
+    if not 1 <= len(key) <= 128 or _padded(key) or key.lower().startswith("aws:"):
         raise common.ConfigError(f"{what} {common.clip(key)!r} is not a tag key ({TAG_KEY_RULE})")
     return key
 
@@ -113,7 +114,7 @@ class Config:
         if not sep:
             raise common.ConfigError(f"environment variable PROTECT_TAG={common.clip(spec)!r} must look like Key=Value")
         _tag_key(protect_key, "PROTECT_TAG key")
-        if len(protect_value) > 256 or protect_value != protect_value.strip():
+        if len(protect_value) > 256 or _padded(protect_value):
             raise common.ConfigError(
                 f"PROTECT_TAG value {common.clip(protect_value)!r} must be at most 256 characters without "
                 "leading or trailing blanks"
