@@ -104,6 +104,7 @@ module "instance_protect" {
 
   name_prefix          = local.name_prefix
   protect_tag          = var.instance_protect.protect_tag
+  hold_tag_key         = var.instance_protect.hold_tag_key
   schedule_tag_key     = var.scheduler.tag_key
   ebs_kms_key_arns     = var.instance_protect.ebs_kms_key_arns
   max_restarts         = var.instance_protect.max_restarts

@@ -233,6 +233,7 @@ variable "instance_protect" {
       key   = optional(string, "Protected")
       value = optional(string, "true")
     }), {})
+    hold_tag_key     = optional(string, "opskit:hold")
     max_restarts     = optional(number, 3)
     window_seconds   = optional(number, 3600)
     ebs_kms_key_arns = optional(list(string), [])
@@ -241,6 +242,6 @@ variable "instance_protect" {
       endpoint = string
     })), {})
   })
-  description = "instance-protect settings: the protect tag, the restart cap per window, and the customer-managed KMS keys of protected instances' volumes (needed to start them)."
+  description = "instance-protect settings: the protect tag, the hold tag that keeps a deliberately stopped instance stopped, the restart cap per window, and the customer-managed KMS keys of protected instances' volumes (needed to start them)."
   default     = {}
 }

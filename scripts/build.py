@@ -3,11 +3,11 @@
 
   build.py package [--force] [NAME ...]   stage (and vendor) functions into build/, write build/manifest.json
   build.py validate                       Python, tfvars typos, README tables, patterns, statelint, and real
-                                          Terraform (fmt, init, validate, native tests) when Terraform >= 1.7 is here
+                                          Terraform (fmt, init, validate, native tests) when Terraform >= 1.9 is here
   build.py terraform [CONFIG ...]         only the real-Terraform part, optionally for some configurations
   build.py docs                           regenerate the inputs/outputs tables in module READMEs
   build.py deploy plan|apply|destroy --env ENV   terraform with environments/ENV.tfvars and ENV's own state
-  build.py terraform-path                 print the terraform make uses (>= 1.7)
+  build.py terraform-path                 print the terraform make uses (>= 1.9)
 
 Exit status is non-zero on any finding or build failure; every finding prints as `file:line: message`.
 """
@@ -104,7 +104,7 @@ def cmd_docs(_: argparse.Namespace) -> int:
 
 
 def cmd_terraform_path(_: argparse.Namespace) -> int:
-    """Print the terraform make uses (the first >= 1.7 on PATH or in OPSKIT_TERRAFORM)."""
+    """Print the terraform make uses (the first >= 1.9 on PATH or in OPSKIT_TERRAFORM)."""
     from opskit_tools import tfgate
 
     binary, description = tfgate.find_terraform()

@@ -12,7 +12,7 @@ import pytest
 from opskit_tools import deploy, tfgate
 
 TERRAFORM, WHY = tfgate.find_terraform()
-pytestmark = pytest.mark.skipif(TERRAFORM is None, reason=f"no Terraform >= 1.7: {WHY}")
+pytestmark = pytest.mark.skipif(TERRAFORM is None, reason=f"no Terraform >= 1.9: {WHY}")
 
 
 @pytest.fixture

@@ -52,6 +52,7 @@ def test_real_scheduler_stop_is_respected_and_its_own_start_leaves_nothing_to_cl
     iid = launch(ec2, {"Protected": "true", "Schedule": "office-hours"})
     fn = protect()
     monkeypatch.setenv("TAG_KEY", "Schedule")
+    monkeypatch.setenv("SCHEDULE_NAMES", '["office-hours"]')
     monkeypatch.setenv("VERIFY_TIMEOUT_SECONDS", "0")  # its start check polls; moto starts at once
     scheduler = load_handler("scheduler")
 

@@ -14,7 +14,7 @@ from opskit_tools import checks, tfgate, tfvars
 from opskit_tools.paths import REPO
 
 TERRAFORM, WHY = tfgate.find_terraform()
-needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason=f"no Terraform >= 1.7: {WHY}")
+needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason=f"no Terraform >= 1.9: {WHY}")
 
 # (configuration, file, text appended to it, expected message start). The line marked `# <-` is the one the
 # finding must name. Found by `terraform validate` of the configuration:
@@ -171,7 +171,7 @@ def test_without_terraform_the_gate_says_it_was_skipped(monkeypatch: pytest.Monk
     monkeypatch.delenv("OPSKIT_TERRAFORM", raising=False)
     monkeypatch.delenv("OPSKIT_REQUIRE_TERRAFORM", raising=False)
     outcome = checks.check_terraform()
-    assert outcome.skipped and "Terraform >= 1.7" in outcome.skipped and not outcome.findings
+    assert outcome.skipped and "Terraform >= 1.9" in outcome.skipped and not outcome.findings
     monkeypatch.setenv("OPSKIT_REQUIRE_TERRAFORM", "1")
     outcome = checks.check_terraform()
     assert not outcome.skipped and outcome.findings and "required" in outcome.findings[0]

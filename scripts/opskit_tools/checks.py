@@ -168,7 +168,7 @@ def check_tfvars_and_docs() -> Outcome:
 
 def check_terraform(only: list[str] | None = None) -> Outcome:
     """Real Terraform: fmt -check, init, validate and the native test suites of every configuration.
-    Without Terraform >= 1.7 this is skipped with the reason, unless OPSKIT_REQUIRE_TERRAFORM is set (CI)."""
+    Without Terraform >= 1.9 this is skipped with the reason, unless OPSKIT_REQUIRE_TERRAFORM is set (CI)."""
     from . import tfgate
 
     outcome = Outcome("terraform (fmt, validate, native tests)")

@@ -31,7 +31,7 @@ from pathlib import Path
 from . import tfprovider
 from .paths import BUILD, REPO
 
-MIN_VERSION = (1, 7)
+MIN_VERSION = (1, 9)  # native tests use override_during; modules use cross-object validations
 SKIP_PARTS = {".git", ".venv", ".venv-scan", "build", "__pycache__", ".terraform", ".pytest_cache", ".ruff_cache"}
 SKIP_PARTS |= {".mypy_cache", "node_modules"}
 # The root's suite run once per environments/*.tfvars and per tests/environments/*.tfvars (-var-file).
@@ -70,13 +70,13 @@ def _version(binary: str) -> tuple[int, ...]:
 
 
 def find_terraform() -> tuple[str | None, str]:
-    """(path of the first terraform >= 1.7, description) or (None, why there is none)."""
+    """(path of the first terraform >= 1.9, description) or (None, why there is none)."""
     found = list(terraform_binaries())
     for binary, version in found:
         if version >= MIN_VERSION:
             return binary, f"{binary} {'.'.join(map(str, version))}"
     seen = ", ".join(f"{b} {'.'.join(map(str, v)) or '?'}" for b, v in found) or "none on PATH"
-    return None, f"needs Terraform >= 1.7 on PATH or in OPSKIT_TERRAFORM (found: {seen})"
+    return None, f"needs Terraform >= 1.9 on PATH or in OPSKIT_TERRAFORM (found: {seen})"
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
