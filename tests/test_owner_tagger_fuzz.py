@@ -129,6 +129,24 @@ def test_mutated_fixture_events_are_handled_or_refused_cleanly(handler, load_eve
     assert count == MUTATIONS
 
 
+def test_every_mutant_in_every_tag_field_of_a_scale_out(handler, load_event, ec2):
+    """Exhaustive where random mutations rarely land: the instance tagSet of an Auto Scaling launch, whose
+    group name is sent to autoscaling:DescribeTags."""
+    event = materialise("sweep.json", load_event("owner_tagger/run-instances-autoscaling.json"), ec2)
+    item = event["detail"]["responseElements"]["instancesSet"]["items"][0]
+    count = 0
+    for path in fuzz.paths(item["tagSet"]):
+        for index, value in enumerate(fuzz.MUTANTS):
+            mutant = copy.deepcopy(event)
+            target = mutant["detail"]["responseElements"]["instancesSet"]["items"][0]["tagSet"]
+            for step in path[:-1]:
+                target = target[step]
+            target[path[-1]] = copy.deepcopy(value)
+            fuzz.check(functools.partial(handler.handler, mutant, None), f"tagSet {path} = mutant #{index}")
+            count += 1
+    assert count >= 5 * len(fuzz.MUTANTS)
+
+
 def _environ(monkeypatch: pytest.MonkeyPatch, env: dict[str, Any]) -> None:
     """Environment variables are strings: None and a removed key unset the variable, other values are
     written as their JSON text."""
