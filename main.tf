@@ -36,6 +36,8 @@ module "owner_tagger" {
   owner_tag_key      = var.owner_tagger.owner_tag_key
   created_by_tag_key = var.owner_tagger.created_by_tag_key
   created_at_tag_key = var.owner_tagger.created_at_tag_key
+  # The other modules' tag keys: the owner-tagger must never write (or be confused with) them.
+  reserved_tag_keys  = compact([var.scheduler.tag_key, var.instance_protect.protect_tag.key, try(var.restart_workflow.opt_in_tag.key, null)])
   create_trail       = var.owner_tagger.create_trail
   create_alarms      = local.create_alarms
   alarm_topic_arn    = var.alarm_topic_arn
