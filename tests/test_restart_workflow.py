@@ -100,12 +100,25 @@ def test_every_task_failure_is_caught() -> None:
 
 
 def test_alarm_pattern_matches_only_watched_alarms_entering_alarm(load_event: Callable[[str], Any]) -> None:
-    pattern = tftemplate.render_json(PATTERN, alarm_names=["opskit-restart-web-1-cpu", "opskit-restart-db-1-cpu"])
+    pattern = tftemplate.render_json(
+        PATTERN, alarm_names=["opskit-restart-web-1-cpu", "opskit-restart-db-1-cpu"], account_id="123456789012"
+    )
     alarm = load_event("restart_guard/eventbridge-alarm.json")
     assert eventpattern.matches(pattern, alarm)
     assert not eventpattern.matches(pattern, load_event("restart_guard/eventbridge-ok.json"))
     other = json.loads(json.dumps(alarm).replace("opskit-restart-web-1-cpu", "someone-elses-alarm"))
     assert not eventpattern.matches(pattern, other)
+
+
+def test_alarm_pattern_ignores_the_same_alarm_from_another_account(load_event: Callable[[str], Any]) -> None:
+    """On a shared (or cross-account) bus another account's alarm of the same name must not match."""
+    alarm = load_event("restart_guard/eventbridge-alarm.json")
+    pattern = tftemplate.render_json(PATTERN, alarm_names=["opskit-restart-web-1-cpu"], account_id="123456789012")
+    assert eventpattern.matches(pattern, alarm)
+    assert not eventpattern.matches(pattern, {**alarm, "account": "210987654321"})
+    assert not eventpattern.matches(
+        tftemplate.render_json(PATTERN, alarm_names=["opskit-restart-web-1-cpu"], account_id="210987654321"), alarm
+    )
 
 
 # --- executions under moto -------------------------------------------------------------------------
@@ -396,6 +409,19 @@ def test_guard_claim_and_state_machine_release_use_the_same_lock_item(
     monkeypatch.setenv("STATE_MACHINE_ARN", machine)
     monkeypatch.setenv("LOCK_TABLE", TABLE)
     guard = load_handler("restart_guard")
+    cloudwatch = opskit_common.client("cloudwatch")  # the guard confirms the alarm at its source
+    cloudwatch.put_metric_alarm(
+        AlarmName="opskit-restart-web-1-cpu",
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=5,
+        Threshold=80,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "InstanceId", "Value": aws["instance"]}],
+    )
+    cloudwatch.set_alarm_state(AlarmName="opskit-restart-web-1-cpu", StateValue="ALARM", StateReason="test")
     event = load_event("restart_guard/eventbridge-alarm.json")
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] = aws["instance"]
     event["detail"]["state"]["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S.000+0000", time.gmtime())  # a fresh alarm
