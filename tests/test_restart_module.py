@@ -7,18 +7,21 @@ preconditions) is asserted by Terraform itself: modules/restart-workflow/tests/*
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opskit_tools import hcl
+from opskit_tools import eventpattern, hcl, tftemplate
 from opskit_tools.hcl import labelled, unquote
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "modules" / "restart-workflow"
 HANDLER = REPO / "functions" / "restart_guard" / "handler.py"
 GUARD_CONFIG = HANDLER.with_name("guard_config.py")
+PATTERN = MODULE / "patterns" / "alarm-state-change.json"
 SERVICE_PREFIX = {
     "ec2": "ec2",
     "dynamodb": "dynamodb",
@@ -179,3 +182,40 @@ def test_state_machine_policy_covers_every_task_of_the_definition() -> None:
         "sns:Publish",
     }
     assert needed <= actions("state_machine")
+
+
+# --- templates: the alarm pattern and the variables Terraform passes ---------------------------------
+
+
+def test_alarm_pattern_matches_only_watched_alarms_entering_alarm(load_event: Callable[[str], Any]) -> None:
+    pattern = tftemplate.render_json(
+        PATTERN, alarm_names=["opskit-restart-web-1-cpu", "opskit-restart-db-1-cpu"], account_id="123456789012"
+    )
+    alarm = load_event("restart_guard/eventbridge-alarm.json")
+    assert eventpattern.matches(pattern, alarm)
+    assert not eventpattern.matches(pattern, load_event("restart_guard/eventbridge-ok.json"))
+    other = json.loads(json.dumps(alarm).replace("opskit-restart-web-1-cpu", "someone-elses-alarm"))
+    assert not eventpattern.matches(pattern, other)
+
+
+def test_alarm_pattern_ignores_the_same_alarm_from_another_account(load_event: Callable[[str], Any]) -> None:
+    """On a shared (or cross-account) bus another account's alarm of the same name must not match."""
+    alarm = load_event("restart_guard/eventbridge-alarm.json")
+    pattern = tftemplate.render_json(PATTERN, alarm_names=["opskit-restart-web-1-cpu"], account_id="123456789012")
+    assert eventpattern.matches(pattern, alarm)
+    assert not eventpattern.matches(pattern, {**alarm, "account": "210987654321"})
+    assert not eventpattern.matches(
+        tftemplate.render_json(PATTERN, alarm_names=["opskit-restart-web-1-cpu"], account_id="210987654321"), alarm
+    )
+
+
+def _templatefile_keys(main_tf: str, file_name: str) -> set[str]:
+    start = main_tf.index(f'templatefile("${{path.module}}/{file_name}", {{')
+    body = main_tf[start : main_tf.index("})", start)]
+    return set(re.findall(r"^\s+([a-z_]+)\s+=", body, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("file_name", ["restart.asl.json", "patterns/alarm-state-change.json"])
+def test_terraform_passes_exactly_the_variables_the_template_uses(file_name: str) -> None:
+    used = set(re.findall(r"\$\{\s*(?:jsonencode\(\s*)?([a-z_]+)", (MODULE / file_name).read_text()))
+    assert _templatefile_keys((MODULE / "main.tf").read_text(), file_name) == used
