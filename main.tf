@@ -69,6 +69,7 @@ module "restart_workflow" {
   alarm_names              = var.restart_workflow.alarm_names
   alarm_action_arns        = var.restart_workflow.alarm_action_arns
   alarm_topic_arns         = var.restart_workflow.alarm_topic_arns
+  allowed_alarm_names      = var.restart_workflow.allowed_alarm_names
   max_alarm_age_seconds    = var.restart_workflow.max_alarm_age_seconds
   opt_in_tag               = var.restart_workflow.opt_in_tag
   cooldown_seconds         = var.restart_workflow.cooldown_seconds

@@ -180,10 +180,11 @@ variable "enable_restart_workflow" {
 
 variable "restart_workflow" {
   type = object({
-    instance_ids      = optional(map(string), {})
-    alarm_names       = optional(list(string), [])
-    alarm_action_arns = optional(map(string), {})
-    alarm_topic_arns  = optional(map(string), {})
+    instance_ids        = optional(map(string), {})
+    alarm_names         = optional(list(string), [])
+    alarm_action_arns   = optional(map(string), {})
+    alarm_topic_arns    = optional(map(string), {})
+    allowed_alarm_names = optional(list(string), [])
     opt_in_tag = optional(object({
       key   = string
       value = string

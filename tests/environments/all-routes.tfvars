@@ -83,15 +83,16 @@ restart_workflow = {
   instance_ids = {
     legacy-app = "i-0123456789abcdef0"
   }
-  alarm_names       = ["existing-cpu-alarm"]
-  alarm_action_arns = { app-cpu = "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:app-cpu" }
-  alarm_topic_arns  = { ops = "arn:aws:sns:eu-central-1:123456789012:ops-alarm-topic" }
-  opt_in_tag        = { key = "AutoRestart", value = "true" }
-  cooldown_seconds  = 900
-  max_restarts      = 2
-  window_seconds    = 43200
-  notify_on_success = false
-  dry_run           = true
+  alarm_names         = ["existing-cpu-alarm"]
+  alarm_action_arns   = { app-cpu = "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:app-cpu" }
+  alarm_topic_arns    = { ops = "arn:aws:sns:eu-central-1:123456789012:ops-alarm-topic" }
+  allowed_alarm_names = ["existing-cpu-alarm", "app-cpu"]
+  opt_in_tag          = { key = "AutoRestart", value = "true" }
+  cooldown_seconds    = 900
+  max_restarts        = 2
+  window_seconds      = 43200
+  notify_on_success   = false
+  dry_run             = true
 }
 
 enable_asg_backup = true
