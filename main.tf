@@ -36,6 +36,8 @@ module "owner_tagger" {
   owner_tag_key      = var.owner_tagger.owner_tag_key
   created_by_tag_key = var.owner_tagger.created_by_tag_key
   created_at_tag_key = var.owner_tagger.created_at_tag_key
+  # The other modules' tag keys: the owner-tagger must never write (or be confused with) them.
+  reserved_tag_keys  = compact([var.scheduler.tag_key, var.instance_protect.protect_tag.key, try(var.restart_workflow.opt_in_tag.key, null)])
   create_trail       = var.owner_tagger.create_trail
   create_alarms      = local.create_alarms
   alarm_topic_arn    = var.alarm_topic_arn
@@ -67,6 +69,7 @@ module "restart_workflow" {
   alarm_names              = var.restart_workflow.alarm_names
   alarm_action_arns        = var.restart_workflow.alarm_action_arns
   alarm_topic_arns         = var.restart_workflow.alarm_topic_arns
+  allowed_alarm_names      = var.restart_workflow.allowed_alarm_names
   max_alarm_age_seconds    = var.restart_workflow.max_alarm_age_seconds
   opt_in_tag               = var.restart_workflow.opt_in_tag
   cooldown_seconds         = var.restart_workflow.cooldown_seconds
@@ -104,6 +107,7 @@ module "instance_protect" {
 
   name_prefix          = local.name_prefix
   protect_tag          = var.instance_protect.protect_tag
+  hold_tag_key         = var.instance_protect.hold_tag_key
   schedule_tag_key     = var.scheduler.tag_key
   ebs_kms_key_arns     = var.instance_protect.ebs_kms_key_arns
   max_restarts         = var.instance_protect.max_restarts

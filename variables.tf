@@ -180,10 +180,11 @@ variable "enable_restart_workflow" {
 
 variable "restart_workflow" {
   type = object({
-    instance_ids      = optional(map(string), {})
-    alarm_names       = optional(list(string), [])
-    alarm_action_arns = optional(map(string), {})
-    alarm_topic_arns  = optional(map(string), {})
+    instance_ids        = optional(map(string), {})
+    alarm_names         = optional(list(string), [])
+    alarm_action_arns   = optional(map(string), {})
+    alarm_topic_arns    = optional(map(string), {})
+    allowed_alarm_names = optional(list(string), [])
     opt_in_tag = optional(object({
       key   = string
       value = string
@@ -233,6 +234,7 @@ variable "instance_protect" {
       key   = optional(string, "Protected")
       value = optional(string, "true")
     }), {})
+    hold_tag_key     = optional(string, "opskit:hold")
     max_restarts     = optional(number, 3)
     window_seconds   = optional(number, 3600)
     ebs_kms_key_arns = optional(list(string), [])
@@ -241,6 +243,6 @@ variable "instance_protect" {
       endpoint = string
     })), {})
   })
-  description = "instance-protect settings: the protect tag, the restart cap per window, and the customer-managed KMS keys of protected instances' volumes (needed to start them)."
+  description = "instance-protect settings: the protect tag, the hold tag that keeps a deliberately stopped instance stopped, the restart cap per window, and the customer-managed KMS keys of protected instances' volumes (needed to start them)."
   default     = {}
 }

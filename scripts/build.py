@@ -2,11 +2,12 @@
 """Package and validate opskit.
 
   build.py package [--force] [NAME ...]   stage (and vendor) functions into build/, write build/manifest.json
-  build.py validate                       Python, Terraform (offline, provider schema), patterns, statelint,
-                                          README tables, terraform fmt, and terraform validate when possible
+  build.py validate                       Python, tfvars typos, README tables, patterns, statelint, and real
+                                          Terraform (fmt, init, validate, native tests) when Terraform >= 1.9 is here
+  build.py terraform [CONFIG ...]         only the real-Terraform part, optionally for some configurations
   build.py docs                           regenerate the inputs/outputs tables in module READMEs
-  build.py schema --source FILE           refresh the vendored provider-schema subset from the full schema
-  build.py terraform-path                 print a terraform >= 1.5 (for make plan/apply/destroy)
+  build.py deploy plan|apply|destroy --env ENV   terraform with environments/ENV.tfvars and ENV's own state
+  build.py terraform-path                 print the terraform make uses (>= 1.9)
 
 Exit status is non-zero on any finding or build failure; every finding prints as `file:line: message`.
 """
@@ -45,11 +46,10 @@ def cmd_validate(_: argparse.Namespace) -> int:
     total = 0
     for check in (
         checks.check_python,
-        checks.check_terraform_static,
+        checks.check_tfvars_and_docs,
         checks.check_event_patterns,
         checks.check_state_machines,
-        checks.check_terraform_fmt,
-        checks.check_terraform_validate,
+        checks.check_terraform,
     ):
         started = time.perf_counter()
         outcome = check()
@@ -67,21 +67,30 @@ def cmd_validate(_: argparse.Namespace) -> int:
 
 
 def cmd_terraform(args: argparse.Namespace) -> int:
-    from opskit_tools import tfgate
-
     started = time.perf_counter()
-    result, skipped = tfgate.run(only=args.configs or None)
-    if skipped:
-        print(f"SKIP terraform: {skipped}")
+    outcome = checks.check_terraform(only=args.configs or None)
+    if outcome.skipped:
+        print(f"SKIP {outcome.name}: {outcome.skipped}")
         return 0
-    for finding in result.findings:
+    for finding in outcome.findings:
         print(f"  {finding}")
-    status = "ok  " if not result.findings else "FAIL"
-    print(
-        f"{status} terraform: {result.configurations} configurations, {result.passed} test runs passed, "
-        f"{result.failed} failed; {'; '.join(result.notes)}; {time.perf_counter() - started:.1f}s"
-    )
-    return 1 if result.findings else 0
+    status = "ok  " if not outcome.findings else "FAIL"
+    print(f"{status} {outcome.name} ({'; '.join(outcome.notes)}; {time.perf_counter() - started:.1f}s)")
+    return 1 if outcome.findings else 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    from opskit_tools import deploy, tfgate
+
+    binary, description = tfgate.find_terraform()
+    if binary is None:
+        print(description, file=sys.stderr)
+        return 1
+    try:
+        return deploy.run(binary, args.action, args.env, paths.REPO, args.extra)
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 1
 
 
 def cmd_docs(_: argparse.Namespace) -> int:
@@ -94,29 +103,15 @@ def cmd_docs(_: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_schema(args: argparse.Namespace) -> int:
-    from opskit_tools import tfschema
-
-    source = Path(args.source)
-    if not source.is_file():
-        print(f"schema source {source} does not exist (pass SCHEMA_SOURCE=/path/to/full-schema.json)", file=sys.stderr)
-        return 1
-    written = tfschema.refresh(source, paths.REPO)
-    print(f"wrote {written.relative_to(paths.REPO)}")
-    return 0
-
-
 def cmd_terraform_path(_: argparse.Namespace) -> int:
-    """Print a terraform >= 1.5 for plan/apply (the one in .venv is 1.0.3, good for fmt only)."""
-    modern = checks.modern_terraform()
-    if modern is None:
-        print(
-            "no terraform >= 1.5 found on PATH (the one in .venv is only for fmt); install Terraform >= 1.5 "
-            "or set OPSKIT_TERRAFORM=/path/to/terraform",
-            file=sys.stderr,
-        )
+    """Print the terraform make uses (the first >= 1.9 on PATH or in OPSKIT_TERRAFORM)."""
+    from opskit_tools import tfgate
+
+    binary, description = tfgate.find_terraform()
+    if binary is None:
+        print(description, file=sys.stderr)
         return 1
-    print(modern)
+    print(binary)
     return 0
 
 
@@ -131,13 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     terraform = sub.add_parser("terraform", help="real Terraform: fmt, init, validate, native tests")
     terraform.add_argument("configs", nargs="*", help="configurations to check (., examples/x, modules/y)")
     terraform.set_defaults(func=cmd_terraform)
+    deploy_cmd = sub.add_parser("deploy", help="terraform plan|apply|destroy with one environment's own state")
+    deploy_cmd.add_argument("action", choices=["plan", "apply", "destroy"])
+    deploy_cmd.add_argument("--env", required=True, help="environment: environments/<env>.tfvars")
+    deploy_cmd.add_argument("extra", nargs=argparse.REMAINDER, help="more terraform arguments (after --)")
+    deploy_cmd.set_defaults(func=cmd_deploy)
     sub.add_parser("docs", help="regenerate module README tables").set_defaults(func=cmd_docs)
-    schema = sub.add_parser("schema", help="refresh the vendored provider schema subset")
-    schema.add_argument("--source", required=True, help="full provider schema JSON")
-    schema.set_defaults(func=cmd_schema)
-    sub.add_parser("terraform-path", help="print a terraform >= 1.5 for plan/apply").set_defaults(
-        func=cmd_terraform_path
-    )
+    sub.add_parser("terraform-path", help="print the terraform make uses").set_defaults(func=cmd_terraform_path)
     args = parser.parse_args(argv)
     return args.func(args)
 

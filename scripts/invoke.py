@@ -22,11 +22,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 ACTIONS = ("start", "stop")
-# The scheduler accepts exactly these two forms: the old 8-digit ids and the current 17-digit ones.
-INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+# Whole-string patterns: use them with `fullmatch` only (`re.match("...$")` accepts a trailing newline).
+# The scheduler accepts exactly these two forms: the old 8-digit ids and the current 17-digit ones
+# (functions/_shared/opskit_common.py `id_pattern("i")`), at most MAX_IDS per request.
+INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+MAX_IDS = 1000
 # A function name, a partial ARN (account:function:name) or a full ARN, optionally with :version/:alias.
 FUNCTION = re.compile(
-    r"^(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
+    r"(arn:aws[a-zA-Z-]*:lambda:[a-z0-9-]+:\d{12}:function:|\d{12}:function:)?[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]{1,128})?"
 )
 
 
@@ -43,16 +46,25 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
 
     if args.action not in ACTIONS:
-        parser.error(f"--action must be start or stop, got {args.action!r}")
-    if not FUNCTION.match(args.function):
-        parser.error(f"--function {args.function!r} is not a Lambda function name or ARN")
+        parser.error(f"--action must be start or stop, got {_clip(args.action)}")
+    if not FUNCTION.fullmatch(args.function):
+        parser.error(f"--function {_clip(args.function)} is not a Lambda function name or ARN")
     if not args.instance_ids:
         parser.error('no instance ids given: make invoke ACTION=stop IDS="i-0123456789abcdef0 ..."')
-    bad = [i for i in args.instance_ids if not INSTANCE_ID.match(i)]
+    bad = [i for i in args.instance_ids if not INSTANCE_ID.fullmatch(i)]
     if bad:
-        parser.error(f"not EC2 instance ids (expected i- and 8 or 17 lower-case hex digits): {', '.join(bad)}")
+        shown = ", ".join(_clip(i) for i in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        parser.error(f"not EC2 instance ids (expected i- and exactly 8 or 17 lower-case hex digits): {shown}")
     args.instance_ids = list(dict.fromkeys(args.instance_ids))  # drop repeats, keep order
+    if len(args.instance_ids) > MAX_IDS:
+        parser.error(f"{len(args.instance_ids)} instance ids given; the scheduler takes at most {MAX_IDS} per run")
     return args
+
+
+def _clip(value: str, limit: int = 80) -> str:
+    """repr() of an argument, cut to `limit` characters (a pasted file must not flood the terminal)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text) - limit} more characters)"
 
 
 def payload(action: str, instance_ids: Sequence[str]) -> dict[str, Any]:

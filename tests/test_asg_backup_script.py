@@ -3,7 +3,9 @@
 The script is read out of modules/asg-backup/backup-document.yaml (the file Terraform deploys) and run under
 dash, the strictest common POSIX sh, with the parameters as the SSM Agent passes them (SSM_<Name> environment
 variables), a stub IMDSv2 server on 127.0.0.1 (token PUT, then metadata GETs that must carry the token) and a
-stub `aws` on PATH that records its arguments and keeps a copy of the uploaded file.
+stub `aws` on PATH that records its arguments and keeps a copy of the uploaded file. The script itself is run
+unchanged: it asks http://169.254.169.254, and a `curl` wrapper on PATH hands those URLs to the real curl with
+the stub server's address instead.
 """
 
 from __future__ import annotations
@@ -92,6 +94,20 @@ printf '%s\\n' "$@" > "$AWS_STUB_ARGS"
 cp "$3" "$AWS_STUB_UPLOAD"
 """
 
+CURL = shutil.which("curl")
+IMDS = "http://169.254.169.254"
+STUB_CURL = f"""#!/bin/sh
+# The real curl, with the link-local IMDS address replaced by the stub server's ($IMDS_STUB).
+for arg do
+  shift
+  case "$arg" in
+    {IMDS}/*) arg="$IMDS_STUB${{arg#{IMDS}}}" ;;
+  esac
+  set -- "$@" "$arg"
+done
+exec "{CURL}" "$@"
+"""
+
 
 def stub_tool(tmp_path: Path, name: str, text: str) -> None:
     bin_dir = tmp_path / "bin"
@@ -102,23 +118,25 @@ def stub_tool(tmp_path: Path, name: str, text: str) -> None:
 
 
 def run_script(
-    tmp_path: Path, imds: str, tmpdir: str | None = "tmp", **parameters: str
+    tmp_path: Path, imds: str, tmpdir: str | None = "tmp", extra_env: dict[str, str] | None = None, **parameters: str
 ) -> subprocess.CompletedProcess[str]:
     """Run the script with SSM_<name> parameters; `tmpdir` (under tmp_path) is TMPDIR, None leaves it unset."""
     bin_dir = tmp_path / "bin"
     stub_tool(tmp_path, "aws", STUB_AWS)
+    stub_tool(tmp_path, "curl", STUB_CURL)
     script = tmp_path / "_script.sh"
     script.write_text(script_text())
     env = {
         "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
         "AWS_STUB_ARGS": str(tmp_path / "aws-args.txt"),
         "AWS_STUB_UPLOAD": str(tmp_path / "uploaded.tar.gz"),
-        "SSM_MetadataEndpoint": imds,
+        "IMDS_STUB": imds,
         "SSM_KmsKeyId": "",
         "SSM_AutoScalingGroupName": "web-asg",
         "SSM_LifecycleHookName": "opskit-asg-backup",
         "SSM_LifecycleActionToken": "87654321-4321-4321-4321-210987654321",
         **{f"SSM_{name}": value for name, value in parameters.items()},
+        **(extra_env or {}),
     }
     if tmpdir is not None:
         env["TMPDIR"] = str(tmp_path / tmpdir)
@@ -217,6 +235,22 @@ def test_script_needs_env_var_interpolation(tmp_path: Path, imds: str, data: Pat
     run = run_script(tmp_path, imds, BackupPaths=f"{data}/log", ObjectKey=KEY)  # no SSM_Bucket
     assert run.returncode == 64
     assert "SSM_Bucket is not set" in run.stderr
+
+
+def test_script_reads_metadata_from_the_link_local_imds_only(tmp_path: Path, imds: str, data: Path) -> None:
+    """No parameter moves the metadata endpoint any more (MetadataEndpoint was dropped): an SSM_MetadataEndpoint
+    in the environment is ignored, and the instance id still comes from 169.254.169.254 (the stub behind it)."""
+    assert "SSM_MetadataEndpoint" not in script_text()
+    run = run_script(
+        tmp_path,
+        imds,
+        extra_env={"SSM_MetadataEndpoint": "http://127.0.0.1:9"},
+        BackupPaths=f"{data}/log",
+        Bucket="b-ck",
+        ObjectKey=KEY,
+    )
+    assert run.returncode == 0, run.stderr
+    assert [path for _, path, _ in Imds.requests][:2] == ["/latest/api/token", "/latest/meta-data/instance-id"]
 
 
 def test_script_fails_without_imds_token(tmp_path: Path, data: Path) -> None:

@@ -1,4 +1,7 @@
-"""Static checks of modules/instance-protect that tie the Terraform to the handler it deploys."""
+"""Cross-checks between modules/instance-protect and the handler it deploys (Python against HCL).
+
+What the Terraform alone decides (IAM conditions, the rendered pattern, the topic and its subscriptions,
+every validation block) is tested by Terraform itself: modules/instance-protect/tests/*.tftest.hcl."""
 
 from __future__ import annotations
 
@@ -27,19 +30,12 @@ def function_module() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def local_values() -> dict[str, Any]:
-    return {k: unquote(v) for k, v in load("main.tf")["locals"][0].items() if not k.startswith("__")}
+    return {k: unquote(v) if isinstance(v, str) else v for k, v in load("main.tf")["locals"][0].items()}
 
 
 @pytest.fixture(scope="module")
-def statements() -> dict[str, dict[str, Any]]:
-    data = dict(labelled(load("iam.tf")["data"]))
-    document = dict(labelled([data["aws_iam_policy_document"]]))["protect"]
-    found = {unquote(s["sid"]): s for s in document["statement"]}
-    for dynamic in document.get("dynamic", []):
-        for _, body in labelled([dynamic]):
-            for content in body["content"]:
-                found[unquote(content["sid"])] = content
-    return found
+def variable_defaults() -> dict[str, Any]:
+    return {name: body.get("default") for name, body in labelled(load("variables.tf")["variable"])}
 
 
 class RecordingEnv(dict):
@@ -54,21 +50,44 @@ class RecordingEnv(dict):
         return super().get(key, default)
 
 
-def test_module_sets_exactly_the_variables_the_handler_reads(function_module, load_handler):
+def test_module_sets_exactly_the_variables_the_handler_reads(function_module, local_values, load_handler):
     fn: ModuleType = load_handler("instance_protect")
     env = RecordingEnv()
     defaults = fn.Config.from_env(env)
 
-    assert set(function_module["environment"]) == env.asked
+    assert function_module["environment"] == "${local.environment}"
+    assert set(local_values["environment"]) == env.asked
     assert defaults.max_restarts == 3 and defaults.window_seconds == 3600
 
 
-def test_tag_contract_matches_the_handler_defaults(local_values, load_handler):
+def test_tag_contract_matches_the_handler_defaults(local_values, variable_defaults, load_handler):
     """opskit:stopped-by is the marker the scheduler and the restart workflow set before a planned stop."""
     defaults = load_handler("instance_protect").Config.from_env({})
 
     assert local_values["stopped_by_tag_key"] == defaults.stopped_by_tag_key == "opskit:stopped-by"
     assert local_values["restarts_tag_key"] == defaults.restarts_tag_key
+    assert unquote(variable_defaults["hold_tag_key"]) == defaults.hold_tag_key == "opskit:hold"
+    assert unquote(variable_defaults["schedule_tag_key"]) == defaults.schedule_tag_key
+
+
+def test_default_module_environment_passes_the_handlers_cold_start_checks(local_values, load_handler):
+    """The environment local rendered with the variables' defaults (and a topic ARN like the module's)."""
+    values = {
+        "${var.protect_tag.key}=${var.protect_tag.value}": "Protected=true",
+        "${var.schedule_tag_key}": "Schedule",
+        "${local.stopped_by_tag_key}": local_values["stopped_by_tag_key"],
+        "${local.restarts_tag_key}": local_values["restarts_tag_key"],
+        "${var.hold_tag_key}": "opskit:hold",
+        "${tostring(var.max_restarts)}": "3",
+        "${tostring(var.window_seconds)}": "3600",
+        "${aws_sns_topic.notices.arn}": "arn:aws:sns:eu-central-1:123456789012:opskit-instance-protect-notices",
+    }
+    env = {name: values[unquote(expression)] for name, expression in local_values["environment"].items()}
+
+    cfg = load_handler("instance_protect").Config.from_env(env)
+
+    assert (cfg.protect_key, cfg.protect_value, cfg.hold_tag_key) == ("Protected", "true", "opskit:hold")
+    assert cfg.topic_arn == env["TOPIC_ARN"]
 
 
 def asl_marker_keys(node: Any) -> set[str]:
@@ -106,52 +125,18 @@ def test_protect_tag_default_matches_the_handler_default(load_handler):
     assert (key, value) == (defaults.protect_key, defaults.protect_value)
 
 
-def test_rule_reads_the_pattern_file_the_tests_use(function_module):
+def test_rule_deploys_the_pattern_file_the_tests_render(function_module, local_values):
+    """tests/test_instance_protect_pattern.py renders patterns/instance-state.json with the account id; the
+    rule must deploy exactly that template, rendered with the caller's account."""
     (key,) = function_module["event_rules"]
     rule = function_module["event_rules"][key]
-    assert "patterns/instance-state.json" in rule["event_pattern"]
+    assert rule["event_pattern"] == "${local.event_pattern}"
+    rendered = local_values["event_pattern"]
+    assert '"${path.module}/patterns/instance-state.json"' in rendered
+    assert "account_id = data.aws_caller_identity.current.account_id" in rendered
     assert (MODULE / "patterns/instance-state.json").is_file()
-    assert not (MODULE / "patterns/instance-stopped.json").exists()
     # lambda-function names the rule "<name>-<key>"; EventBridge allows 64 characters and name_prefix 40.
     assert len("x" * 40 + "-instance-protect-" + key) <= 64
-
-
-def conditions_of(statement: dict[str, Any]) -> dict[tuple[str, str], list[Any]]:
-    return {
-        (unquote(c["test"]), unquote(c["variable"])): [unquote(v) for v in c["values"]] for c in statement["condition"]
-    }
-
-
-def test_mutating_grants_are_conditioned_on_the_protect_tag(statements):
-    for sid in ("StartProtectedInstances", "RecordRestartHistory", "ClearStaleStopMarker"):
-        conditions = conditions_of(statements[sid])
-        assert conditions[("StringEquals", "aws:ResourceTag/${var.protect_tag.key}")] == ["${var.protect_tag.value}"]
-        assert [unquote(r) for r in statements[sid]["resources"]] == ["${local.instance_arns}"], sid
-
-
-@pytest.mark.parametrize(
-    ("sid", "action", "key"),
-    [
-        ("RecordRestartHistory", "ec2:CreateTags", "${local.restarts_tag_key}"),
-        ("ClearStaleStopMarker", "ec2:DeleteTags", "${local.stopped_by_tag_key}"),
-    ],
-)
-def test_tag_grants_cover_one_tag_key_each(statements, sid, action, key):
-    assert [unquote(a) for a in statements[sid]["actions"]] == [action]
-    assert conditions_of(statements[sid])[("ForAllValues:StringEquals", "aws:TagKeys")] == [key]
-
-
-def test_delete_tags_must_name_a_key(statements):
-    """DeleteTags without any tag deletes every tag of the instance, and ForAllValues holds for an empty set."""
-    assert conditions_of(statements["ClearStaleStopMarker"])[("Null", "aws:TagKeys")] == ["false"]
-
-
-def test_no_wildcard_actions_and_only_describes_on_every_resource(statements):
-    for sid, statement in statements.items():
-        actions = [unquote(a) for a in statement["actions"]]
-        assert not any("*" in a for a in actions), sid
-        if [unquote(r) for r in statement["resources"]] == ["*"]:
-            assert all(a.split(":")[1].startswith("Describe") for a in actions), sid
 
 
 def test_every_variable_is_typed_and_described():
@@ -161,9 +146,12 @@ def test_every_variable_is_typed_and_described():
 
 
 def test_handler_and_module_agree_on_the_cap_limits(load_handler):
-    """variables.tf allows max_restarts 1-20 and window_seconds >= 60; the handler refuses anything else."""
-    fn: Callable[..., Any] = load_handler("instance_protect").Config.from_env
-    fn({"MAX_RESTARTS": "20", "WINDOW_SECONDS": "60"})
+    """variables.tf allows max_restarts 1-20 and window_seconds 60-604800; the handler takes exactly those."""
+    handler = load_handler("instance_protect")
+    from_env: Callable[..., Any] = handler.Config.from_env
+    from_env({"MAX_RESTARTS": "20", "WINDOW_SECONDS": "60"})
+    from_env({"MAX_RESTARTS": "1", "WINDOW_SECONDS": "604800"})
     text = (MODULE / "variables.tf").read_text(encoding="utf-8")
     assert "var.max_restarts >= 1 && var.max_restarts <= 20" in text
-    assert "var.window_seconds >= 60" in text
+    assert "var.window_seconds >= 60 && var.window_seconds <= 604800" in text
+    assert (handler.MAX_RESTARTS_LIMIT, handler.WINDOW_SECONDS_RANGE) == (20, (60, 604_800))

@@ -129,6 +129,11 @@ def test_api_error_is_reported_and_exits_1(cli, lam):
         (["--action", "stop", "--function", FUNCTION, "i-0123456789abcdef"], "i-0123456789abcdef"),
         (["--action", "stop", "--function", FUNCTION, "i-0123456"], "8 or 17 lower-case hex digits"),
         (["--action", "stop", "--function", "opskit dev", IDS[0]], "not a Lambda function name"),
+        # Whole-string checks: `re.match("...$")` let a trailing newline through, and the scheduler refuses it.
+        (["--action", "stop", "--function", FUNCTION, IDS[0], "i-0123456789abcdef0\n"], "'i-0123456789abcdef0\\n'"),
+        (["--action", "stop", "--function", FUNCTION, "i-0123abcd\n"], "not EC2 instance ids"),
+        (["--action", "stop", "--function", FUNCTION + "\n", IDS[0]], "not a Lambda function name"),
+        (["--action", "stop", "--function", FUNCTION, *(f"i-{n:017x}" for n in range(1001))], "at most 1000"),
         (["--function", FUNCTION, IDS[0]], "--action"),
     ],
 )
@@ -148,9 +153,23 @@ def test_both_instance_id_forms_are_accepted(cli, instance_id):
 def test_ids_are_checked_exactly_as_the_scheduler_checks_them(cli, load_handler):
     """Anything invoke.py lets through, the scheduler's manual form must accept, and vice versa."""
     scheduler = load_handler("scheduler")
+    candidates = []
     for digits in range(1, 21):
         instance_id = "i-" + ("0123456789abcdef" * 2)[:digits]
-        assert bool(cli.INSTANCE_ID.match(instance_id)) == bool(scheduler._INSTANCE_ID.match(instance_id)), digits
+        candidates += [instance_id, instance_id + "\n", " " + instance_id, instance_id.upper()]
+    for candidate in candidates:
+        assert bool(cli.INSTANCE_ID.fullmatch(candidate)) == bool(scheduler._INSTANCE_ID.fullmatch(candidate)), (
+            candidate
+        )
+    assert sum(bool(cli.INSTANCE_ID.fullmatch(c)) for c in candidates) == 2  # the 8- and the 17-digit form
+    assert cli.MAX_IDS == scheduler.MAX_INSTANCE_IDS
+
+
+def test_a_pasted_file_of_bad_ids_is_reported_briefly(cli, capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--action", "stop", "--function", FUNCTION, "x" * 100_000, *(["bad"] * 50)], client_factory=_never)
+    err = capsys.readouterr().err
+    assert "and 46 more" in err and len(err) < 1000
 
 
 def test_function_arns_are_accepted(cli):

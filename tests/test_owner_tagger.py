@@ -291,21 +291,23 @@ def test_every_instance_of_a_multi_instance_launch_is_tagged(fn, load_event, ec2
     assert all(tags_of(ec2, rid)["Owner"] == "alice" for rid in resources)
 
 
-@pytest.mark.parametrize(("batch_size", "calls"), [(None, [9]), (4, [4, 4, 1])])
-def test_create_tags_calls_are_batched(fn, load_event, ec2, monkeypatch, batch_size, calls):
-    """Nine resources (3 instances with a volume and an interface each) take one CreateTags call, not nine;
-    with a smaller batch size they are split into chunks of at most that size."""
+@pytest.mark.parametrize(("batch_size", "sizes"), [(None, [9]), (4, [4, 4, 1])])
+def test_create_tags_calls_are_batched_one_tag_key_per_call(fn, load_event, ec2, monkeypatch, batch_size, sizes):
+    """Nine resources (3 instances with a volume and an interface each) take one CreateTags call per tag key,
+    not nine; with a smaller batch size they are split into chunks of at most that size. Each call carries
+    exactly one key, because the IAM grant allows one key per request (never-overwrite per key)."""
     module = fn()
     if batch_size:
         monkeypatch.setattr(module, "BATCH_SIZE", batch_size)
     instances = launch(ec2, count=3)
     event = bind(load_event("owner_tagger/run-instances-multi.json"), instances)
-    sizes: list[int] = []
+    calls: list[tuple[list[str], int]] = []
     opskit_common.client("ec2").meta.events.register(
-        "before-parameter-build.ec2.CreateTags", lambda params, **_: sizes.append(len(params["Resources"]))
+        "before-parameter-build.ec2.CreateTags",
+        lambda params, **_: calls.append(([t["Key"] for t in params["Tags"]], len(params["Resources"]))),
     )
     result = module.handler(event, None)
-    assert sizes == calls
+    assert calls == [([key], size) for key in ("Owner", "CreatedBy", "CreatedAt") for size in sizes]
     assert len(result["tagged"]) == 9
 
 

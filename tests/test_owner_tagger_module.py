@@ -1,9 +1,12 @@
 """modules/owner-tagger and functions/owner_tagger agree: the event names Terraform accepts are exactly
-those the handler knows, the CreateTags grant covers exactly the resource types the handler tags, and the
-environment Terraform sets is the environment the handler reads."""
+those the handler knows, the CreateTags grant covers exactly the resource types the handler tags, the
+environment Terraform sets is the environment the handler reads, both refuse the same key prefixes, and
+every CreateTags request the handler makes passes the per-key IAM grant. What Terraform alone decides is
+asserted by Terraform: modules/owner-tagger/tests/*.tftest.hcl."""
 
 from __future__ import annotations
 
+import copy
 import functools
 import re
 from collections.abc import Callable
@@ -11,7 +14,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import boto3
+import opskit_common
 import pytest
+from moto import mock_aws
 from opskit_tools import hcl
 from opskit_tools.paths import MODULES
 
@@ -64,16 +70,6 @@ def test_async_retries_are_few_and_failures_reach_a_dlq():
     assert function["create_dlq"] is True
 
 
-def resources(name: str) -> dict[str, dict[str, Any]]:
-    """{"aws_cloudtrail.this": body, ...} from one .tf file."""
-    return {
-        f"{t}.{n}": body
-        for block in load(name).get("resource", [])
-        for t, named in block.items()
-        for n, body in named.items()
-    }
-
-
 BUCKET_MODULE = MODULES / "s3-bucket"
 
 
@@ -86,46 +82,20 @@ def bucket_resource(type_: str) -> dict[str, Any]:
     return hcl.blocks(BUCKET_MODULE, "resource", type_)["this"]
 
 
-def test_the_optional_trail_is_off_by_default_and_logs_to_its_own_bucket():
-    """create_trail: a management-events trail with log file validation, writing to the bucket module's
-    bucket only once the bucket policy lets it."""
-    assert variables()["create_trail"]["default"] is False
-    trail = resources("trail.tf")
-    assert sorted(trail) == ["aws_cloudtrail.this"], "the bucket is declared in modules/s3-bucket only"
-    call = trail_bucket_call()
-    (policy,) = load("trail.tf")["data"][0]["aws_iam_policy_document"].values()
-    for body in (trail["aws_cloudtrail.this"], call, policy):
-        assert body["count"] == "${var.create_trail ? 1 : 0}"
-    assert call["source"] == "../s3-bucket"
-
-    cloudtrail = trail["aws_cloudtrail.this"]
-    assert cloudtrail["enable_logging"] is True and cloudtrail["enable_log_file_validation"] is True
-    assert cloudtrail["event_selector"][0]["include_management_events"] is True
-    assert cloudtrail["s3_bucket_name"] == "${module.trail_bucket[0].bucket}"
-    assert cloudtrail["depends_on"] == ["${module.trail_bucket}"]  # CloudTrail checks the bucket policy
-    outputs = {k: v for block in load("outputs.tf")["output"] for k, v in block.items()}
-    assert outputs["trail_bucket_name"]["value"] == "${var.create_trail ? module.trail_bucket[0].bucket : null}"
+# What tests/*.tftest.hcl cannot see: arguments of the module calls and the bucket module's resources.
+# (The trail itself, its bucket name, the CloudTrail bucket-policy statements and the 63-character
+# precondition are asserted by modules/owner-tagger/tests/trail.tftest.hcl and validation.tftest.hcl.)
 
 
-def test_trail_bucket_name_is_valid_for_the_bucket_module():
-    """The bucket name is known before apply; with the default prefix it passes the module's name rules, and
-    a too-long name fails the plan with a hint to shorten name_prefix."""
-    trail_locals = load("trail.tf")["locals"][0]
-    assert trail_locals["trail_bucket_name"] == "${lower(local.name)}-trail-${local.account_id}-${local.region}"
-    assert trail_locals["trail_bucket_arn"] == "arn:${local.partition}:s3:::${local.trail_bucket_name}"
-    assert trail_bucket_call()["name"] == "${local.trail_bucket_name}"
-    (validation,) = {k: v for b in hcl.load_unquoted(BUCKET_MODULE / "variables.tf")["variable"] for k, v in b.items()}[
-        "name"
-    ]["validation"]
-    (pattern,) = re.findall(r'regex\("(\^\[a-z.+?)", var\.name\)', validation["condition"])
-    name = f"{variables()['name_prefix']['default']}-owner-tagger-trail-123456789012-eu-central-1"
-    assert re.fullmatch(pattern, name) and len(name) <= 63
-    too_long = f"{'x' * 40}-owner-tagger-trail-123456789012-ap-southeast-2"
-    assert not re.fullmatch(pattern, too_long)
-    (policy,) = load("trail.tf")["data"][0]["aws_iam_policy_document"].values()
-    [precondition] = policy["lifecycle"][0]["precondition"]
-    assert precondition["condition"] == "${length(local.trail_bucket_name) <= 63}"
-    assert "shorten name_prefix" in precondition["error_message"]
+def test_the_trail_waits_for_the_bucket_policy_of_the_bucket_module():
+    """CloudTrail checks the bucket policy when the trail is created, so the trail depends on the bucket
+    module (which applies the policy); the bucket is declared only in modules/s3-bucket."""
+    trail = {
+        n: b for block in load("trail.tf").get("resource", []) for t, named in block.items() for n, b in named.items()
+    }
+    assert list(trail) == ["this"]
+    assert trail["this"]["depends_on"] == ["${module.trail_bucket}"]
+    assert trail_bucket_call()["source"] == "../s3-bucket"
 
 
 def test_trail_bucket_is_sse_s3_or_sse_kms_with_the_trail_key():
@@ -138,7 +108,6 @@ def test_trail_bucket_is_sse_s3_or_sse_kms_with_the_trail_key():
     assert call["kms_key_arn"] == "${var.trail_kms_key_arn}"
     assert call["sse_algorithm_without_key"] == "AES256"
     assert call["bucket_key_enabled"] == "${var.trail_kms_key_arn != null}"
-    assert resources("trail.tf")["aws_cloudtrail.this"]["kms_key_id"] == "${var.trail_kms_key_arn}"
 
 
 def test_trail_bucket_is_versioned_private_and_expires_its_log_files():
@@ -165,9 +134,9 @@ def test_trail_bucket_is_versioned_private_and_expires_its_log_files():
     assert variables()["trail_force_destroy"]["default"] is False
 
 
-def test_trail_bucket_policy_is_tls_only_and_writable_by_this_trail_only():
-    """The module's TLS-only deny comes first; owner-tagger adds CloudTrail's two documented statements,
-    each conditioned on this trail's ARN."""
+def test_trail_bucket_policy_keeps_the_tls_only_deny_and_adds_the_cloudtrail_statements():
+    """The module's TLS-only deny comes first; owner-tagger passes its CloudTrail statements (asserted in
+    trail.tftest.hcl) as an extra policy document."""
     documents = hcl.blocks(BUCKET_MODULE, "data", "aws_iam_policy_document")
     (deny,) = documents["tls_only"]["statement"]
     assert deny["sid"] == "DenyInsecureTransport" and deny["effect"] == "Deny"
@@ -176,31 +145,107 @@ def test_trail_bucket_policy_is_tls_only_and_writable_by_this_trail_only():
         "${concat([data.aws_iam_policy_document.tls_only.json], var.policy_documents)}"
     )
     assert bucket_resource("aws_s3_bucket_policy")["policy"] == "${data.aws_iam_policy_document.this.json}"
-
     assert trail_bucket_call()["policy_documents"] == ["${data.aws_iam_policy_document.trail_bucket[0].json}"]
-    (policy,) = load("trail.tf")["data"][0]["aws_iam_policy_document"].values()
-    by_sid = {s["sid"]: s for s in policy["statement"]}
-    assert sorted(by_sid) == ["CloudTrailAclCheck", "CloudTrailWrite"]
-    assert by_sid["CloudTrailAclCheck"]["actions"] == ["s3:GetBucketAcl"]
-    assert by_sid["CloudTrailAclCheck"]["resources"] == ["${local.trail_bucket_arn}"]
-    assert by_sid["CloudTrailWrite"]["actions"] == ["s3:PutObject"]
-    assert by_sid["CloudTrailWrite"]["resources"] == ["${local.trail_bucket_arn}/${local.trail_log_prefix}"]
-    for sid, statement in by_sid.items():
-        assert statement["principals"] == [{"type": "Service", "identifiers": ["cloudtrail.amazonaws.com"]}], sid
-        conditions = {c["variable"]: c["values"] for c in statement["condition"]}
-        assert conditions["aws:SourceArn"] == ["${local.trail_arn}"], sid
-    conditions = {c["variable"]: c["values"] for c in by_sid["CloudTrailWrite"]["condition"]}
-    assert conditions["s3:x-amz-acl"] == ["bucket-owner-full-control"]
 
 
-def test_duplicate_tag_keys_fail_the_plan_like_they_fail_the_handler(handler):
-    """The handler raises ConfigError on duplicate keys; Terraform refuses them at plan time."""
-    tagging = load("iam.tf")["data"][0]["aws_iam_policy_document"]["tagging"]
-    [precondition] = tagging["lifecycle"][0]["precondition"]
-    assert precondition["condition"] == "${length(distinct(local.tag_keys)) == length(local.tag_keys)}"
-    assert (
-        "compact([var.owner_tag_key, var.created_by_tag_key, var.created_at_tag_key])"
-        in load("iam.tf")["locals"][0]["tag_keys"]
-    )
-    with pytest.raises(ValueError, match="must differ"):
-        handler.Config.from_env({"CREATED_AT_TAG_KEY": "Owner"})
+def test_terraform_and_the_handler_reserve_the_same_key_prefixes(handler):
+    """aws: is refused by each key's validation and opskit: by the reserved-keys precondition; the handler
+    refuses the same prefixes at cold start, so neither side accepts a key the other refuses."""
+    hcl_text = (MODULE / "variables.tf").read_text(encoding="utf-8") + (MODULE / "iam.tf").read_text(encoding="utf-8")
+    prefixes = set(re.findall(r'startswith\(lower\([^)]*\), "([a-z]+:)"\)', hcl_text))
+    assert prefixes == set(handler.RESERVED_PREFIXES) == {"aws:", "opskit:"}
+    for key in ("aws:owner", "AWS:Owner", "opskit:owner", "OpsKit:Owner"):
+        with pytest.raises(opskit_common.ConfigError, match="reserved"):
+            handler.Config.from_env({"OWNER_TAG_KEY": key})
+
+
+def create_tags_grant(key: str) -> list[dict[str, Any]]:
+    """The conditions of iam.tf's per-key CreateTags statement, rendered for `key`."""
+    document = load("iam.tf")["data"][0]["aws_iam_policy_document"]["tagging"]
+    [grant] = [
+        d["statement"]["content"][0]
+        for d in document["dynamic"]
+        if "ec2:CreateTags" in d["statement"]["content"][0]["actions"]
+    ]
+    return [
+        {
+            "test": c["test"],
+            "variable": c["variable"].replace("${statement.value}", key),
+            "values": [v.replace("${statement.value}", key) for v in c["values"]],
+        }
+        for c in grant["condition"]
+    ]
+
+
+def iam_allows(conditions: list[dict[str, Any]], request_keys: list[str], resource_keys: set[str]) -> bool:
+    """IAM's evaluation of the operators the grant uses. Condition key names compare ignoring case (so
+    aws:ResourceTag/Owner also sees a tag named `owner`), values exactly."""
+    context: dict[str, list[str]] = {f"aws:resourcetag/{k.lower()}": ["present"] for k in resource_keys}
+    if request_keys:
+        context["aws:tagkeys"] = request_keys
+    for condition in conditions:
+        name = condition["variable"].lower()
+        if condition["test"] == "Null":
+            if (name not in context) != (condition["values"] == ["true"]):
+                return False
+        elif condition["test"] == "ForAllValues:StringEquals":
+            if not all(v in condition["values"] for v in context.get(name, [])):
+                return False
+        else:
+            raise AssertionError(f"no simulation for {condition['test']}")
+    return True
+
+
+def test_the_iam_simulation_refuses_what_the_grant_must_refuse():
+    """Guards the cross-check below against a simulator that allows everything."""
+    grant = create_tags_grant("Owner")
+    assert iam_allows(grant, ["Owner"], {"Team"})
+    assert not iam_allows(grant, ["Owner"], {"Owner"})  # never overwrite
+    assert not iam_allows(grant, ["Owner"], {"owner"})  # IAM matches the key name ignoring case
+    assert not iam_allows(grant, ["Owner", "CreatedBy"], set())  # one key per request
+    assert not iam_allows(grant, ["CreatedBy"], set())  # only this statement's key
+    assert not iam_allows(grant, [], set())  # a request without tags
+
+
+def test_every_create_tags_request_of_the_handler_passes_the_iam_grant(handler, load_event):
+    """Each CreateTags the handler sends (recorded on moto together with the target resources' tags at that
+    moment) is allowed by iam.tf's per-key statement; IAM would deny anything else, so a handler that
+    batched keys or rewrote an existing tag (in any letter case) would fail in AWS, and fails here."""
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="eu-central-1")
+        kwargs: dict[str, Any] = {"ImageId": "ami-12c6146b", "InstanceType": "t3.micro"}
+        plain = ec2.run_instances(MinCount=1, MaxCount=1, **kwargs)["Instances"]
+        lower_owner = ec2.run_instances(
+            MinCount=1, MaxCount=1, TagSpecifications=[_tags({"owner": "team-a"})], **kwargs
+        )["Instances"]
+        dated = ec2.run_instances(
+            MinCount=1, MaxCount=1, TagSpecifications=[_tags({"CreatedAt": "2026-01-01T00:00:00Z"})], **kwargs
+        )["Instances"]
+        instances = plain + lower_owner + dated
+        event = copy.deepcopy(load_event("owner_tagger/run-instances-multi.json"))
+        for item, instance in zip(event["detail"]["responseElements"]["instancesSet"]["items"], instances, strict=True):
+            item["instanceId"] = instance["InstanceId"]
+            item["networkInterfaceSet"]["items"][0]["networkInterfaceId"] = instance["NetworkInterfaces"][0][
+                "NetworkInterfaceId"
+            ]
+
+        requests: list[tuple[list[str], str, set[str]]] = []
+
+        def record(params: dict[str, Any], **_: Any) -> None:
+            keys = [t["Key"] for t in params["Tags"]]
+            for rid in params["Resources"]:
+                found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [rid]}])["Tags"]
+                requests.append((keys, rid, {t["Key"] for t in found}))
+
+        opskit_common.client("ec2").meta.events.register("before-parameter-build.ec2.CreateTags", record)
+        result = handler.handler(event, None)
+
+    assert result["failed"] == [] and len(requests) == 9 * 3 - 2  # two tags were already there
+    for keys, rid, existing in requests:
+        assert len(keys) == 1, f"{rid}: one key per request, got {keys}"
+        assert iam_allows(create_tags_grant(keys[0]), keys, existing), f"IAM would deny {keys} on {rid} ({existing})"
+    assert (["Owner"], lower_owner[0]["InstanceId"]) not in [(k, r) for k, r, _ in requests]
+
+
+def _tags(tags: dict[str, str]) -> dict[str, Any]:
+    return {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}

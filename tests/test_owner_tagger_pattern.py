@@ -1,6 +1,7 @@
 """The owner-tagger rule's event pattern (modules/owner-tagger/patterns/cloudtrail-create.json, the file
 Terraform renders with templatefile) against the fixtures: with opskit_tools.eventpattern, and routed
-through a moto EventBridge rule to an SQS queue (moto's test_event_pattern returns no result)."""
+through a moto EventBridge rule to an SQS queue (moto's test_event_pattern returns no result). Terraform
+renders it with the deploying account (data.aws_caller_identity); the tests use the fixtures' account."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from opskit_tools.loader import load_event
 from opskit_tools.paths import EVENTS, MODULES
 
 PATTERN = MODULES / "owner-tagger" / "patterns" / "cloudtrail-create.json"
+ACCOUNT = "123456789012"  # the account every fixture was recorded in (and moto's default)
+OTHER_ACCOUNT = "210987654321"
 DEFAULT_EVENT_NAMES = ["RunInstances"]
 ALL_EVENT_NAMES = [
     "RunInstances",
@@ -40,8 +43,8 @@ OTHER_CREATES = [
 NEVER = ["run-instances-failed.json", "run-instances-dry-run.json", "stop-instances.json"]
 
 
-def pattern(event_names: list[str]) -> dict[str, Any]:
-    return tftemplate.render_json(PATTERN, event_names=event_names)
+def pattern(event_names: list[str], account_id: str = ACCOUNT) -> dict[str, Any]:
+    return tftemplate.render_json(PATTERN, event_names=event_names, account_id=account_id)
 
 
 def fixture(name: str) -> dict[str, Any]:
@@ -75,6 +78,30 @@ def test_other_creates_match_only_when_their_event_name_is_configured(name):
 @pytest.mark.parametrize("name", NEVER)
 def test_failed_dry_run_and_non_create_calls_never_match(name):
     assert not eventpattern.matches(pattern(ALL_EVENT_NAMES), fixture(name))
+
+
+def test_every_fixture_was_recorded_in_the_deploying_account():
+    fixtures = sorted((EVENTS / "owner_tagger").glob("*.json"))
+    assert len(fixtures) == 17
+    assert {load_event(f"owner_tagger/{p.name}")["account"] for p in fixtures} == {ACCOUNT}
+
+
+@pytest.mark.parametrize("name", [*SUCCESSFUL_LAUNCHES, *OTHER_CREATES])
+def test_events_of_another_account_on_a_shared_bus_never_match(name):
+    """A bus that receives other accounts' events (an organization's central bus, a cross-account target)
+    must not make this function tag resources it cannot see: the pattern pins `account`."""
+    event = fixture(name)
+    assert eventpattern.matches(pattern(ALL_EVENT_NAMES), event)
+    event["account"] = OTHER_ACCOUNT
+    assert not eventpattern.matches(pattern(ALL_EVENT_NAMES), event)
+    assert eventpattern.matches(pattern(ALL_EVENT_NAMES, account_id=OTHER_ACCOUNT), event)
+
+
+def test_the_account_is_a_template_variable_not_a_constant():
+    """Terraform passes account_id; a template that hard-coded an account (or forgot the filter) fails here."""
+    with pytest.raises(KeyError, match="account_id"):
+        tftemplate.render_json(PATTERN, event_names=DEFAULT_EVENT_NAMES)
+    assert pattern(DEFAULT_EVENT_NAMES, account_id=OTHER_ACCOUNT)["account"] == [OTHER_ACCOUNT]
 
 
 def test_the_pattern_drops_any_error_code_not_just_dry_runs():

@@ -1,4 +1,9 @@
-"""restart_guard: event shapes, every refusal, cooldown, cap, concurrent claims and re-delivery (moto)."""
+"""restart_guard: every refusal, cooldown, cap, concurrent claims and re-delivery (moto).
+
+Shared by the other tests/test_restart_guard_*.py files: the `aws` fixture (moto table, state machine and a
+clock a minute after the fixtures' alarm transition), `run_instance`, `put_alarm` and `alarm_event`.
+Event parsing and configuration: test_restart_guard_input.py; the alarm confirmed at its source:
+test_restart_guard_source.py; mutation tests: test_restart_guard_fuzz.py."""
 
 from __future__ import annotations
 
@@ -23,11 +28,22 @@ FIXTURE_INSTANCE = "i-0abcd1234ef567890"
 ALARM_TIME = datetime(2024, 5, 14, 9, 12, 41, 421000, tzinfo=UTC)
 
 EVENTBRIDGE = read_fixture("restart_guard/eventbridge-alarm.json")  # AWS's documented example shape
+ALARM_NAME = "opskit-restart-web-1-cpu"
+OPTIONAL_ENV = (
+    "COOLDOWN_SECONDS",
+    "MAX_RESTARTS",
+    "WINDOW_SECONDS",
+    "OPT_IN_TAG",
+    "DRY_RUN",
+    "LOCK_SECONDS",
+    "MAX_ALARM_AGE_SECONDS",
+    "ALLOWED_ALARM_NAMES",
+)
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    # the clock starts a minute after the fixtures' alarm transition (the guard ignores stale alarms)
+def moto_guard(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    """moto with the guard's table and a state machine, its environment set, and the clock a minute after the
+    fixtures' alarm transition (the guard ignores stale alarms). The `aws` fixture of every guard test file."""
     with time_machine.travel(ALARM_TIME + timedelta(minutes=1)), mock_aws():
         opskit_common.reset_clients()
         ddb = opskit_common.client("dynamodb")  # the handler's own cached clients: one per service and test
@@ -46,17 +62,15 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
         )["stateMachineArn"]
         monkeypatch.setenv("STATE_MACHINE_ARN", machine)
         monkeypatch.setenv("LOCK_TABLE", TABLE)
-        for name in (
-            "COOLDOWN_SECONDS",
-            "MAX_RESTARTS",
-            "WINDOW_SECONDS",
-            "OPT_IN_TAG",
-            "DRY_RUN",
-            "LOCK_SECONDS",
-            "MAX_ALARM_AGE_SECONDS",
-        ):
+        for name in OPTIONAL_ENV:
             monkeypatch.delenv(name, raising=False)
-        yield {"ec2": opskit_common.client("ec2"), "ddb": ddb, "sfn": sfn, "machine": machine}
+        cloudwatch = opskit_common.client("cloudwatch")
+        yield {"ec2": opskit_common.client("ec2"), "ddb": ddb, "sfn": sfn, "machine": machine, "cw": cloudwatch}
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
+    yield from moto_guard(monkeypatch)
 
 
 def run_instance(ec2: Any, tags: dict[str, str] | None = None, **kwargs: Any) -> str:
@@ -66,10 +80,32 @@ def run_instance(ec2: Any, tags: dict[str, str] | None = None, **kwargs: Any) ->
     ]
 
 
-def alarm_event(
-    instance_id: str, when: datetime = ALARM_TIME, name: str = "opskit-restart-web-1-cpu"
-) -> dict[str, Any]:
-    """The documented EventBridge alarm event (fixture), pointed at a moto instance and time."""
+def put_alarm(instance_id: str, name: str = ALARM_NAME, state: str = "ALARM", **metric: Any) -> None:
+    """A moto CloudWatch alarm on the instance's CPU (or `metric` as put_metric_alarm arguments), in `state`."""
+    cloudwatch = opskit_common.client("cloudwatch")
+    if not metric:
+        metric = {
+            "Namespace": "AWS/EC2",
+            "MetricName": "CPUUtilization",
+            "Statistic": "Average",
+            "Period": 60,
+            "Dimensions": [{"Name": "InstanceId", "Value": instance_id}],
+        }
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        EvaluationPeriods=5,
+        DatapointsToAlarm=5,
+        Threshold=80,
+        ComparisonOperator="GreaterThanThreshold",
+        **metric,
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="test")
+
+
+def alarm_event(instance_id: str, when: datetime = ALARM_TIME, name: str = ALARM_NAME) -> dict[str, Any]:
+    """The documented EventBridge alarm event (fixture), pointed at a moto instance and time; the alarm it
+    names exists in moto, in ALARM, on that instance (the guard confirms it at its source)."""
+    put_alarm(instance_id, name)
     event = copy.deepcopy(EVENTBRIDGE)
     event["detail"]["alarmName"] = name
     event["detail"]["configuration"]["metrics"][0]["metricStat"]["metric"]["dimensions"]["InstanceId"] = instance_id
@@ -81,108 +117,7 @@ def executions(aws: dict[str, Any]) -> list[dict[str, Any]]:
     return aws["sfn"].list_executions(stateMachineArn=aws["machine"])["executions"]
 
 
-# --- event shapes ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("fixture", "shape"),
-    [
-        ("eventbridge-alarm.json", "eventbridge"),
-        ("sns-alarm.json", "sns"),
-        ("lambda-action-alarm.json", "lambda-action"),
-    ],
-)
-def test_each_delivery_shape_yields_instance_alarm_and_time(
-    load_handler: Callable[[str], ModuleType], load_event: Callable[[str], Any], fixture: str, shape: str
-) -> None:
-    guard = load_handler("restart_guard")
-    alarm = guard.parse_alarm(load_event(f"restart_guard/{fixture}"))
-    assert alarm.shape == shape
-    assert alarm.name == "opskit-restart-web-1-cpu"
-    assert alarm.state == "ALARM"
-    assert alarm.instance_ids == (FIXTURE_INSTANCE,)
-    assert alarm.changed_at == ALARM_TIME
-    assert not alarm.metric_math
-
-
-def test_the_same_transition_gets_the_same_execution_name_whichever_way_it_arrives(
-    load_handler: Callable[[str], ModuleType], load_event: Callable[[str], Any]
-) -> None:
-    guard = load_handler("restart_guard")
-    names = {
-        guard.execution_name(FIXTURE_INSTANCE, guard.parse_alarm(load_event(f"restart_guard/{f}")).changed_at)
-        for f in ("eventbridge-alarm.json", "sns-alarm.json", "lambda-action-alarm.json")
-    }
-    assert names == {"i-0abcd1234ef567890-20240514T091241421Z"}
-
-
-def test_execution_name_is_bounded_and_uses_allowed_characters(load_handler: Callable[[str], ModuleType]) -> None:
-    guard = load_handler("restart_guard")
-    name = guard.execution_name("i-0abcd1234ef567890" + "x:y/z" * 30, ALARM_TIME)
-    assert len(name) == 80
-    assert all(c.isalnum() or c in "-_" for c in name)
-
-
-@pytest.mark.parametrize(
-    ("event", "message"),
-    [
-        ([], "must be a JSON object"),
-        ({"foo": "bar"}, "unrecognised event"),
-        ({"Records": []}, "exactly one record"),
-        ({"Records": [{"Sns": {"Message": "not json"}}]}, "not JSON"),
-        ({"alarmData": {"alarmName": "x", "state": {"value": "ALARM"}}}, "timestamp is missing"),
-        ({"alarmData": {"alarmName": "x", "state": {"value": "ALARM", "timestamp": "yesterday"}}}, "not an ISO-8601"),
-        ({"detail-type": "CloudWatch Alarm State Change", "detail": "x"}, "detail must be a JSON object"),
-    ],
-)
-def test_malformed_events_raise_input_error_before_any_aws_call(
-    load_handler: Callable[[str], ModuleType], event: Any, message: str
-) -> None:
-    guard = load_handler("restart_guard")
-    no_aws = mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected"))
-    with no_aws, pytest.raises(opskit_common.InputError, match=message):
-        guard.handler(event, None)
-
-
 # --- refusals --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("fixture", "reason"),
-    [
-        ("eventbridge-ok.json", "alarm state is OK, not ALARM"),
-        ("eventbridge-metric-math.json", "no single InstanceId dimension"),
-        ("lambda-action-composite.json", "no single InstanceId dimension"),
-    ],
-)
-def test_alarms_that_do_not_name_one_instance_in_alarm_are_refused_without_aws_calls(
-    aws: dict[str, Any],
-    load_handler: Callable[[str], ModuleType],
-    load_event: Callable[[str], Any],
-    fixture: str,
-    reason: str,
-) -> None:
-    guard = load_handler("restart_guard")
-    with mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected")):
-        result = guard.handler(load_event(f"restart_guard/{fixture}"), None)
-    assert result["decision"] == "skipped"
-    assert reason in result["reason"]
-
-
-def test_sns_alarm_without_dimensions_is_refused(
-    aws: dict[str, Any], load_handler: Callable[[str], ModuleType], load_event: Callable[[str], Any]
-) -> None:
-    event = load_event("restart_guard/sns-alarm.json")
-    message = json.loads(event["Records"][0]["Sns"]["Message"])
-    message["Trigger"]["Dimensions"] = []
-    event["Records"][0]["Sns"]["Message"] = json.dumps(message)
-    result = load_handler("restart_guard").handler(event, None)
-    assert result == {
-        "decision": "skipped",
-        "reason": "alarm has no single InstanceId dimension (metric math, composite or multi-instance alarm)",
-        "instance_id": None,
-        "execution_arn": None,
-    }
 
 
 def _refusal(aws: dict[str, Any], load_handler: Callable[[str], ModuleType], instance_id: str) -> dict[str, Any]:
@@ -272,6 +207,7 @@ def test_healthy_instance_starts_the_workflow_with_its_id(
     fixture: str,
 ) -> None:
     iid = run_instance(aws["ec2"])
+    put_alarm(iid)
     raw = json.dumps(load_event(f"restart_guard/{fixture}")).replace(FIXTURE_INSTANCE, iid)
     with time_machine.travel(ALARM_TIME, tick=False):
         result = load_handler("restart_guard").handler(json.loads(raw), None)
@@ -393,9 +329,10 @@ def test_stale_alarm_is_refused_before_any_aws_call(
     monkeypatch.setenv("MAX_ALARM_AGE_SECONDS", "600")
     iid = run_instance(aws["ec2"])
     guard = load_handler("restart_guard")
+    event = alarm_event(iid)
     no_aws = mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected"))
     with time_machine.travel(ALARM_TIME + timedelta(seconds=601), tick=False), no_aws:
-        stale = guard.handler(alarm_event(iid), None)
+        stale = guard.handler(event, None)
     with time_machine.travel(ALARM_TIME + timedelta(seconds=600), tick=False):
         fresh = guard.handler(alarm_event(iid), None)
     assert stale["decision"] == "skipped"
@@ -484,30 +421,3 @@ def test_execution_already_exists_from_step_functions_means_already_handled(
     assert result["decision"] == "skipped"
     assert result["reason"] == "already handled: execution exists"
     assert result["execution_arn"].endswith(f":{iid}-20240514T091241421Z")
-
-
-# --- configuration ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("name", "value", "message"),
-    [
-        ("STATE_MACHINE_ARN", "not-an-arn", "not a state machine ARN"),
-        ("MAX_RESTARTS", "0", "must be >= 1"),
-        ("OPT_IN_TAG", "novalue", "must look like Key=Value"),
-        ("DRY_RUN", "maybe", "not a boolean"),
-    ],
-)
-def test_bad_configuration_is_a_config_error_before_any_aws_call(
-    aws: dict[str, Any],
-    load_handler: Callable[[str], ModuleType],
-    monkeypatch: pytest.MonkeyPatch,
-    name: str,
-    value: str,
-    message: str,
-) -> None:
-    monkeypatch.setenv(name, value)
-    guard = load_handler("restart_guard")
-    no_aws = mock.patch.object(opskit_common, "client", side_effect=AssertionError("no AWS call expected"))
-    with no_aws, pytest.raises(opskit_common.ConfigError, match=message):
-        guard.handler(alarm_event(FIXTURE_INSTANCE), None)

@@ -1,20 +1,34 @@
-"""Static checks of modules/restart-workflow that tie the Terraform to the handler and the definition it deploys:
-alarm defaults, lock-table settings the guard relies on, environment, and IAM against the calls actually made."""
+"""Cross-checks of modules/restart-workflow against the code it deploys: defaults and bounds the guard shares
+with the variables, the environment Terraform sets against what the guard reads, the lock item's key and TTL
+attribute against the guard's writes, and IAM against the calls the handler and the definition make.
+
+What Terraform renders from its inputs (alarms, definition, pattern, IAM statements, routes, validations and
+preconditions) is asserted by Terraform itself: modules/restart-workflow/tests/*.tftest.hcl."""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from opskit_tools import hcl
+from opskit_tools import eventpattern, hcl, tftemplate
 from opskit_tools.hcl import labelled, unquote
 
 REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "modules" / "restart-workflow"
 HANDLER = REPO / "functions" / "restart_guard" / "handler.py"
-SERVICE_PREFIX = {"ec2": "ec2", "dynamodb": "dynamodb", "stepfunctions": "states", "sns": "sns"}
+GUARD_CONFIG = HANDLER.with_name("guard_config.py")
+PATTERN = MODULE / "patterns" / "alarm-state-change.json"
+SERVICE_PREFIX = {
+    "ec2": "ec2",
+    "dynamodb": "dynamodb",
+    "stepfunctions": "states",
+    "sns": "sns",
+    "cloudwatch": "cloudwatch",
+}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -52,27 +66,10 @@ def iam_action(service: str, api: str) -> str:
 # --- alarm and guard defaults ------------------------------------------------------------------------
 
 
-def test_alarm_defaults_are_cpu_above_80_for_5_of_5_minutes_and_ignore_missing_data() -> None:
-    alarm_type = variables()["alarm"]["type"]
-    defaults = dict(re.findall(r"(\w+) = optional\(\w+, \"?([^\")]+)\"?\)", alarm_type))
-    assert defaults == {
-        "metric_name": "CPUUtilization",
-        "namespace": "AWS/EC2",
-        "statistic": "Average",
-        "comparison_operator": "GreaterThanThreshold",
-        "threshold": "80",
-        "period": "60",
-        "evaluation_periods": "5",
-        "datapoints_to_alarm": "5",
-        # the workflow's own stop leaves the metric without data: the alarm must keep its state, not flap
-        "treat_missing_data": "ignore",
-    }
-
-
 def test_terraform_defaults_match_the_guard_defaults(load_handler: Any) -> None:
     guard = load_handler("restart_guard")
     cfg = guard.Config.from_env(
-        {"STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:m", "LOCK_TABLE": "t"}
+        {"STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:m", "LOCK_TABLE": "locks"}
     )
     declared = variables()
     assert (cfg.cooldown_seconds, cfg.max_restarts, cfg.window_seconds) == (1800, 3, 86400)
@@ -80,11 +77,53 @@ def test_terraform_defaults_match_the_guard_defaults(load_handler: Any) -> None:
     assert declared["max_restarts"]["default"] == cfg.max_restarts
     assert declared["window_seconds"]["default"] == cfg.window_seconds
     assert declared["poll_interval_seconds"]["default"] == 15
-    assert cfg.opt_in_tag is None and cfg.dry_run is False
+    assert cfg.opt_in_tag is None and cfg.dry_run is False and cfg.allowed_alarm_names is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "env"),
+    [
+        ("cooldown_seconds", "COOLDOWN_SECONDS"),
+        ("max_restarts", "MAX_RESTARTS"),
+        ("window_seconds", "WINDOW_SECONDS"),
+        ("max_alarm_age_seconds", "MAX_ALARM_AGE_SECONDS"),
+    ],
+)
+def test_guard_accepts_exactly_the_range_terraform_allows(load_handler: Any, variable: str, env: str) -> None:
+    """The variable's validation and the guard's cold-start check agree on both ends of the range."""
+    condition = unquote(variables()[variable]["validation"][0]["condition"])
+    low, high = (
+        int(v) for v in re.search(rf"var\.{variable} >= (\d+) && var\.{variable} <= (\d+)", condition).groups()
+    )
+    guard = load_handler("restart_guard")
+    base = {"STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:m", "LOCK_TABLE": "locks"}
+    for value in (low, high):
+        assert getattr(guard.Config.from_env({**base, env: str(value)}), variable) == value
+    for value in (low - 1, high + 1):
+        with pytest.raises(guard.common.ConfigError):
+            guard.Config.from_env({**base, env: str(value)})
+
+
+def test_guard_accepts_every_lock_duration_terraform_can_compute(load_handler: Any) -> None:
+    """LOCK_SECONDS = 2 * stop + start + status-check timeouts + 900, each timeout within its validation."""
+    main = (MODULE / "main.tf").read_text()
+    assert "execution_timeout_seconds = 2 * var.stop_timeout_seconds + var.start_timeout_seconds" in main
+    assert "lock_seconds              = local.execution_timeout_seconds + 300" in main
+    bounds = {}
+    for name in ("stop_timeout_seconds", "start_timeout_seconds", "status_check_timeout_seconds"):
+        condition = unquote(variables()[name]["validation"][0]["condition"])
+        bounds[name] = [int(v) for v in re.search(r">= (\d+) && .* <= (\d+)", condition).groups()]
+    guard = load_handler("restart_guard")
+    base = {"STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:m", "LOCK_TABLE": "locks"}
+    for end in (0, 1):
+        stop, start, status = (bounds[n][end] for n in bounds)
+        lock = 2 * stop + start + status + 600 + 300
+        assert guard.Config.from_env({**base, "LOCK_SECONDS": str(lock)}).lock_seconds == lock
 
 
 def test_every_environment_variable_the_guard_reads_is_set_by_terraform() -> None:
-    read = set(re.findall(r"env(?:_\w+\(env, |\.get\()\"([A-Z_]+)\"", HANDLER.read_text()))
+    source = HANDLER.read_text() + GUARD_CONFIG.read_text()
+    read = set(re.findall(r"env(?:_\w+\(env, |\.get\()\"([A-Z_]+)\"", source)) - {"AWS_REGION"}  # set by Lambda
     assert read == {
         "STATE_MACHINE_ARN",
         "LOCK_TABLE",
@@ -94,31 +133,26 @@ def test_every_environment_variable_the_guard_reads_is_set_by_terraform() -> Non
         "LOCK_SECONDS",
         "MAX_ALARM_AGE_SECONDS",
         "OPT_IN_TAG",
+        "ALLOWED_ALARM_NAMES",
         "DRY_RUN",
     }
     guard = dict(labelled(load("main.tf")["module"]))["guard"]
-    assert read == set(re.findall(r"\b([A-Z_]{5,}) = ", guard["environment"]))
+    assert guard["environment"] == "${local.guard_environment}"
+    main = (MODULE / "main.tf").read_text()
+    written = main[main.index("  guard_settings = merge(") : main.index("  guard_environment_size")]
+    assert read == set(re.findall(r"\b([A-Z_]{5,})\s+= ", written))
 
 
 # --- lock table ------------------------------------------------------------------------------------
 
 
-def test_lock_table_is_on_demand_with_pitr_and_the_ttl_attribute_the_guard_writes() -> None:
+def test_lock_table_key_and_ttl_attribute_are_the_ones_the_guard_writes() -> None:
     table = resource("aws_dynamodb_table", "locks")
-    assert unquote(table["billing_mode"]) == "PAY_PER_REQUEST"
-    assert table["point_in_time_recovery"][0]["enabled"] is True
-    assert table["server_side_encryption"][0]["enabled"] is True
     (ttl,) = table["ttl"]
-    assert ttl["enabled"] is True
     assert unquote(table["hash_key"]) == "instance_id"
     source = HANDLER.read_text()
     assert f"{unquote(ttl['attribute_name'])} = :expires" in source  # the guard's UpdateExpression
     assert '{"instance_id": {"S": instance_id}}' in source
-
-
-def test_notification_topic_is_kms_encrypted() -> None:
-    topic = resource("aws_sns_topic", "notifications")
-    assert 'alias/aws/sns"' in topic["kms_master_key_id"] and "var.kms_key_arn" in topic["kms_master_key_id"]
 
 
 # --- IAM against what the code calls -----------------------------------------------------------------
@@ -150,32 +184,38 @@ def test_state_machine_policy_covers_every_task_of_the_definition() -> None:
     assert needed <= actions("state_machine")
 
 
-@pytest.mark.parametrize("sid", ["StoppedByTagOptedIn", "StoppedByTagWatched"])
-def test_tag_permissions_cover_only_the_stopped_by_key_and_require_it(sid: str) -> None:
-    statement = statements("state_machine")[sid]
-    conditions = {(unquote(c["test"]), unquote(c["variable"])): c["values"] for c in statement["condition"]}
-    assert conditions[("ForAllValues:StringEquals", "aws:TagKeys")] == ["${local.stopped_by_tag}"]
-    # DeleteTags without keys deletes every tag, and ForAllValues is true for an empty key set
-    assert [unquote(v) for v in conditions[("Null", "aws:TagKeys")]] == ["false"]
-    stopped_by = dict(load("iam.tf")["locals"][0])["stopped_by_tag"]
-    assert unquote(stopped_by) == "opskit:stopped-by"
-    assert '"Key": "opskit:stopped-by"' in (MODULE / "restart.asl.json").read_text()
+# --- templates: the alarm pattern and the variables Terraform passes ---------------------------------
 
 
-# --- optional routes -------------------------------------------------------------------------------
-
-
-def test_optional_routes_grant_invoke_to_the_alarm_and_sns_principals_and_need_the_opt_in_tag() -> None:
-    guard = dict(labelled(load("main.tf")["module"]))["guard"]
-    assert 'principal = "lambda.alarms.cloudwatch.amazonaws.com", source_arn = arn' in guard["allowed_triggers"]
-    assert 'principal = "sns.amazonaws.com", source_arn = arn' in guard["allowed_triggers"]
-    subscription = resource("aws_sns_topic_subscription", "alarm_topics")
-    assert unquote(subscription["protocol"]) == "lambda"
-    assert unquote(subscription["filter_policy_scope"]) == "MessageBody"
-    assert 'NewStateValue = ["ALARM"]' in subscription["filter_policy"]
-    machine = resource("aws_sfn_state_machine", "this")
-    conditions = [p["condition"] for p in machine["lifecycle"][0]["precondition"]]
-    assert any(
-        all(v in c for v in ("var.alarm_action_arns", "var.alarm_topic_arns", "var.alarm_names", "var.opt_in_tag"))
-        for c in conditions
+def test_alarm_pattern_matches_only_watched_alarms_entering_alarm(load_event: Callable[[str], Any]) -> None:
+    pattern = tftemplate.render_json(
+        PATTERN, alarm_names=["opskit-restart-web-1-cpu", "opskit-restart-db-1-cpu"], account_id="123456789012"
     )
+    alarm = load_event("restart_guard/eventbridge-alarm.json")
+    assert eventpattern.matches(pattern, alarm)
+    assert not eventpattern.matches(pattern, load_event("restart_guard/eventbridge-ok.json"))
+    other = json.loads(json.dumps(alarm).replace("opskit-restart-web-1-cpu", "someone-elses-alarm"))
+    assert not eventpattern.matches(pattern, other)
+
+
+def test_alarm_pattern_ignores_the_same_alarm_from_another_account(load_event: Callable[[str], Any]) -> None:
+    """On a shared (or cross-account) bus another account's alarm of the same name must not match."""
+    alarm = load_event("restart_guard/eventbridge-alarm.json")
+    pattern = tftemplate.render_json(PATTERN, alarm_names=["opskit-restart-web-1-cpu"], account_id="123456789012")
+    assert eventpattern.matches(pattern, alarm)
+    assert not eventpattern.matches(pattern, {**alarm, "account": "210987654321"})
+    assert not eventpattern.matches(
+        tftemplate.render_json(PATTERN, alarm_names=["opskit-restart-web-1-cpu"], account_id="210987654321"), alarm
+    )
+
+
+def _templatefile_keys(main_tf: str, file_name: str) -> set[str]:
+    start = main_tf.index(f'templatefile("${{path.module}}/{file_name}", {{')
+    body = main_tf[start : main_tf.index("})", start)]
+    return set(re.findall(r"^\s+([a-z_]+)\s+=", body, flags=re.MULTILINE))
+
+
+@pytest.mark.parametrize("file_name", ["restart.asl.json", "patterns/alarm-state-change.json"])
+def test_terraform_passes_exactly_the_variables_the_template_uses(file_name: str) -> None:
+    used = set(re.findall(r"\$\{\s*(?:jsonencode\(\s*)?([a-z_]+)", (MODULE / file_name).read_text()))
+    assert _templatefile_keys((MODULE / "main.tf").read_text(), file_name) == used

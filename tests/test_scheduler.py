@@ -24,6 +24,7 @@ from moto.ec2.models.instances import StateReason
 REGION = "eu-central-1"
 MARKER = "opskit:stopped-by"
 SAVED = "opskit:scheduler-saved-size"
+SCHEDULES = ["office-hours", "weekends"]  # the configured schedules (SCHEDULE_NAMES)
 
 
 _inspect: dict[str, Any] = {}
@@ -42,6 +43,7 @@ def sched(aws: None, load_handler: Callable[[str], ModuleType], monkeypatch: pyt
     """The handler with a fake clock: sleep() advances monotonic() instead of waiting."""
     for key in ("TAG_KEY", "DRY_RUN", "HIBERNATE", "VERIFY_TIMEOUT_SECONDS"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SCHEDULE_NAMES", json.dumps(SCHEDULES))  # what modules/scheduler passes
     module = load_handler("scheduler")
     clock = {"now": 0.0}
     module.monotonic = lambda: clock["now"]
@@ -338,14 +340,24 @@ def test_dry_run_acts_on_nothing(sched: ModuleType, monkeypatch: pytest.MonkeyPa
 # --- manual form -----------------------------------------------------------------------------------
 
 
-def test_manual_stop_only_touches_tagged_listed_instances(sched: ModuleType, load_event: Callable[[str], Any]) -> None:
-    tagged = launch(1, {"Schedule": "anything"})
+def test_manual_stop_only_touches_listed_instances_of_configured_schedules(
+    sched: ModuleType, load_event: Callable[[str], Any]
+) -> None:
+    """Tagging an instance Schedule=<anything> does not enrol it: its tag must name a configured schedule
+    (the IAM policy allows nothing else, and the function does not even try)."""
+    tagged = launch(1, {"Schedule": "office-hours"})
+    rogue = launch(1, {"Schedule": "anything"})
     untagged = launch(1)
-    unlisted = launch(1, {"Schedule": "anything"})
-    already = launch(1, {"Schedule": "x"})
+    unlisted = launch(1, {"Schedule": "office-hours"})
+    already = launch(1, {"Schedule": "weekends"})
     ec2().stop_instances(InstanceIds=already)
     event = load_event("scheduler/manual-stop.json")
-    event["instance_ids"] = [*tagged, *untagged, *already, "i-0123456789abcdef0"]
+    event["instance_ids"] = [*tagged, *rogue, *untagged, *already, "i-0123456789abcdef0"]
+    calls: list[dict[str, Any]] = []
+    for operation in ("CreateTags", "StopInstances"):
+        opskit_common.client("ec2").meta.events.register(
+            f"before-parameter-build.ec2.{operation}", lambda params, **_: calls.append(dict(params))
+        )
 
     with pytest.raises(opskit_common.PartialFailure) as raised:
         sched.handler(event)
@@ -354,11 +366,18 @@ def test_manual_stop_only_touches_tagged_listed_instances(sched: ModuleType, loa
     assert result["schedule"] == "manual" and result["succeeded"] == tagged
     assert result["skipped"] == [{"id": already[0], "reason": "already stopped"}]
     assert result["failed"] == [
+        {
+            "id": rogue[0],
+            "error": "tagged Schedule='anything', which names no configured schedule; "
+            "the function's IAM policy only allows instances of configured schedules",
+        },
         {"id": untagged[0], "error": "not tagged Schedule; the function's IAM policy only allows tagged instances"},
         {"id": "i-0123456789abcdef0", "error": "instance not found in this account and region"},
     ]
+    assert all(c.get("Resources", c.get("InstanceIds")) == tagged for c in calls) and len(calls) == 2
     assert tags_of(tagged[0])[MARKER] == "scheduler:manual"
-    assert states(untagged + unlisted) == {untagged[0]: "running", unlisted[0]: "running"}
+    assert MARKER not in tags_of(rogue[0])
+    assert states(rogue + untagged + unlisted) == {rogue[0]: "running", untagged[0]: "running", unlisted[0]: "running"}
 
 
 # --- Auto Scaling groups ---------------------------------------------------------------------------

@@ -1,10 +1,8 @@
 """Start a protected EC2 instance again when it stops unexpectedly; forget stale stop markers.
 
-EventBridge delivers `EC2 Instance State-change Notification` events with `state: stopped` or
-`state: running` (modules/instance-protect/patterns/instance-state.json). The event names the instance
-but carries no tags, so the handler describes the instance and decides.
-
-On `stopped`:
+EventBridge delivers this account's `EC2 Instance State-change Notification` events with `state: stopped`
+or `running` (modules/instance-protect/patterns/instance-state.json). The event names the instance but
+carries no tags, so the handler describes the instance and decides. On `stopped`:
 
   skipped  instance-not-found   the instance no longer exists
   skipped  not-protected        it does not carry the protect tag (PROTECT_TAG, default Protected=true)
@@ -12,6 +10,8 @@ On `stopped`:
   skipped  not-stopped          it is no longer stopped (someone or something already started it)
   skipped  stopped-by-opskit    the opskit scheduler or restart workflow stopped it on purpose: they tag
                                 `opskit:stopped-by` before they stop an instance
+  skipped  held                 an operator put it on hold (HOLD_TAG_KEY, default `opskit:hold`, any
+                                value) before stopping it; a notice says so
   skipped  spot-interruption    EC2 stopped a Spot Instance (EC2 restarts it when capacity returns)
   skipped  restart-cap-reached  it was already restarted MAX_RESTARTS times within WINDOW_SECONDS; a
                                 notice goes to TOPIC_ARN and the instance stays stopped
@@ -19,7 +19,6 @@ On `stopped`:
 
 On `running` (a marker describes only the stop that followed it, so it is obsolete once the instance runs
 again, e.g. after a person started a scheduler-stopped instance by hand):
-
   skipped  instance-not-found    the instance no longer exists
   skipped  not-protected         it does not carry the protect tag (no further AWS call)
   skipped  not-running           it is no longer running: a marker it carries belongs to a stop under way
@@ -27,7 +26,6 @@ again, e.g. after a person started a scheduler-stopped instance by hand):
   skipped  cleared-stale-marker  running and still marked: the `opskit:stopped-by` tag was deleted
 
 Any other state (the rule does not send them): skipped, state-not-handled, without an AWS call.
-
 Restart history lives in a tag on the instance itself (`opskit:protect-restarts`, the epoch seconds of
 recent restarts), written before the start so that a failed start still counts against the cap.
 """
@@ -50,14 +48,49 @@ LOG = common.get_logger(__name__)
 
 SOURCE = "aws.ec2"
 DETAIL_TYPE = "EC2 Instance State-change Notification"
-EC2_STATES = {"pending", "running", "stopping", "stopped", "shutting-down", "terminated"}
-INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+EC2_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
+INSTANCE_ID = common.id_pattern("i")
 SPOT_STOP_CODES = {"Server.SpotInstanceShutdown", "Server.SpotInstanceTermination"}
 # A tag value holds at most 256 characters; 20 ten-digit timestamps and their separators fit easily.
 MAX_RESTARTS_LIMIT = 20
+WINDOW_SECONDS_RANGE = (60, 604_800)
 # SNS refuses a Subject with line breaks or control characters, or of 100 characters or more.
 MAX_SUBJECT_CHARS = 99
 METRIC_NAMESPACE = "opskit"
+# The module's own topic (modules/instance-protect): a standard topic, so no .fifo suffix.
+TOPIC_ARN_PATTERN = common.arn_pattern("sns", r"[A-Za-z0-9_-]{1,256}")
+TAG_KEY_RULE = "1-128 characters, no leading or trailing blanks, outside the reserved aws: prefix"
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = common.env_str(env, name, default)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise common.ConfigError(f"environment variable {name}={common.clip(value)!r} is not valid Unicode") from None
+    return value
+
+
+def _padded(text: str) -> bool:
+    """Starts or ends with a blank as Terraform's trimspace sees one (Go's unicode.IsSpace)."""
+    return any(c in "\t\n\v\f\r \x85" or unicodedata.category(c) in ("Zs", "Zl", "Zp") for c in text[:1] + text[-1:])
+
+
+def _tag_key(key: str, what: str) -> str:
+    """The same rule as the module's validation blocks (protect_tag.key, schedule_tag_key, hold_tag_key)."""
+    if not 1 <= len(key) <= 128 or _padded(key) or key.lower().startswith("aws:"):
+        raise common.ConfigError(f"{what} {common.clip(key)!r} is not a tag key ({TAG_KEY_RULE})")
+    return key
+
+
+def _whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    value = int(common.env_match(env, name, re.compile(r"[0-9]{1,7}")))
+    if not low <= value <= high:
+        raise common.ConfigError(f"environment variable {name}={value} must be a whole number from {low} to {high}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -67,41 +100,52 @@ class Config:
     schedule_tag_key: str
     stopped_by_tag_key: str
     restarts_tag_key: str
+    hold_tag_key: str
     max_restarts: int
     window_seconds: int
     topic_arn: str | None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
-        protect_key, protect_value = common.parse_tag_spec(
-            common.env_str(env, "PROTECT_TAG", "Protected=true"), "PROTECT_TAG"
-        )
-        max_restarts = common.env_int(env, "MAX_RESTARTS", 3, minimum=1)
-        if max_restarts > MAX_RESTARTS_LIMIT:
+        """Every value checked before any AWS call, with the rules modules/instance-protect applies at plan
+        time, so a deployable configuration always passes and a hand-edited environment fails at once."""
+        spec = _text(env, "PROTECT_TAG", "Protected=true")
+        protect_key, sep, protect_value = spec.partition("=")
+        if not sep:
+            raise common.ConfigError(f"environment variable PROTECT_TAG={common.clip(spec)!r} must look like Key=Value")
+        _tag_key(protect_key, "PROTECT_TAG key")
+        if len(protect_value) > 256 or _padded(protect_value):
             raise common.ConfigError(
-                f"environment variable MAX_RESTARTS={max_restarts} must be <= {MAX_RESTARTS_LIMIT} "
-                "(the restart history is kept in one tag value)"
+                f"PROTECT_TAG value {common.clip(protect_value)!r} must be at most 256 characters without "
+                "leading or trailing blanks"
             )
         keys = {
-            name: common.env_str(env, name, default).strip()
+            name: _tag_key(_text(env, name, default), f"environment variable {name}")
             for name, default in (
                 ("SCHEDULE_TAG_KEY", "Schedule"),
                 ("STOPPED_BY_TAG_KEY", "opskit:stopped-by"),
                 ("RESTARTS_TAG_KEY", "opskit:protect-restarts"),
+                ("HOLD_TAG_KEY", "opskit:hold"),
             )
         }
-        for name, value in keys.items():
-            if not value:
-                raise common.ConfigError(f"environment variable {name} must not be empty")
+        if len({protect_key, *keys.values()}) != len(keys) + 1:
+            raise common.ConfigError(
+                "the tag keys of PROTECT_TAG, SCHEDULE_TAG_KEY, STOPPED_BY_TAG_KEY, RESTARTS_TAG_KEY and "
+                f"HOLD_TAG_KEY must all differ, got {common.clip([protect_key, *keys.values()])}"
+            )
+        topic_arn = _text(env, "TOPIC_ARN", "")
+        if topic_arn:
+            common.env_match(env, "TOPIC_ARN", TOPIC_ARN_PATTERN)
         return cls(
             protect_key=protect_key,
             protect_value=protect_value,
             schedule_tag_key=keys["SCHEDULE_TAG_KEY"],
             stopped_by_tag_key=keys["STOPPED_BY_TAG_KEY"],
             restarts_tag_key=keys["RESTARTS_TAG_KEY"],
-            max_restarts=max_restarts,
-            window_seconds=common.env_int(env, "WINDOW_SECONDS", 3600, minimum=60),
-            topic_arn=env.get("TOPIC_ARN", "").strip() or None,
+            hold_tag_key=keys["HOLD_TAG_KEY"],
+            max_restarts=_whole_number(env, "MAX_RESTARTS", 3, 1, MAX_RESTARTS_LIMIT),
+            window_seconds=_whole_number(env, "WINDOW_SECONDS", 3600, *WINDOW_SECONDS_RANGE),
+            topic_arn=topic_arn or None,
         )
 
 
@@ -117,25 +161,32 @@ class StateChange:
     time: str | None
 
 
+def shown(value: Any) -> str:
+    """A value of the event for an error message: quoted when text, at most common.CLIP characters."""
+    return repr(common.clip(value)) if isinstance(value, str) else common.clip(value)
+
+
 def parse_event(event: Any) -> StateChange:
     """Validate the EventBridge envelope; raise InputError naming what is wrong."""
     envelope = common.require_mapping(event, "event")
-    if envelope.get("source") != SOURCE or envelope.get("detail-type") != DETAIL_TYPE:
+    source, detail_type = envelope.get("source"), envelope.get("detail-type")
+    if source != SOURCE or detail_type != DETAIL_TYPE:
         raise common.InputError(
-            f"expected an {SOURCE!r} {DETAIL_TYPE!r} event, got source={envelope.get('source')!r} "
-            f"detail-type={envelope.get('detail-type')!r}"
+            f"expected an {SOURCE!r} {DETAIL_TYPE!r} event, got source={shown(source)} detail-type={shown(detail_type)}"
         )
     detail = common.require_mapping(envelope.get("detail"), "event.detail")
     instance_id = detail.get("instance-id")
-    if not isinstance(instance_id, str) or not INSTANCE_ID.match(instance_id):
+    if not isinstance(instance_id, str) or not INSTANCE_ID.fullmatch(instance_id):
         raise common.InputError(
-            f"event.detail.instance-id must be an instance id like i-0123456789abcdef0, got {instance_id!r}"
+            f"event.detail.instance-id must be an instance id like i-0123456789abcdef0, got {shown(instance_id)}"
         )
     state = detail.get("state")
-    if state not in EC2_STATES:
-        raise common.InputError(f"event.detail.state must be one of {sorted(EC2_STATES)}, got {state!r}")
+    if not isinstance(state, str) or state not in EC2_STATES:
+        raise common.InputError(f"event.detail.state must be one of {list(EC2_STATES)}, got {shown(state)}")
     event_time = envelope.get("time")
-    return StateChange(instance_id=instance_id, state=state, time=event_time if isinstance(event_time, str) else None)
+    if event_time is not None:  # only logged, but a malformed envelope is refused as a whole
+        event_time = common.parse_time(event_time, "event.time").isoformat()
+    return StateChange(instance_id=instance_id, state=state, time=event_time)
 
 
 def describe(instance_id: str) -> dict[str, Any] | None:
@@ -171,6 +222,8 @@ def decide(cfg: Config, instance: Mapping[str, Any], now: int) -> tuple[str, str
         return "skipped", "not-stopped", history
     if cfg.stopped_by_tag_key in tags:
         return "skipped", "stopped-by-opskit", history
+    if cfg.hold_tag_key in tags:
+        return "skipped", "held", history
     if instance.get("InstanceLifecycle") == "spot" and instance.get("StateReason", {}).get("Code") in SPOT_STOP_CODES:
         return "skipped", "spot-interruption", history
     if len(history) >= cfg.max_restarts:
@@ -201,7 +254,7 @@ def clear_stale_marker(cfg: Config, instance_id: str, result: dict[str, Any]) ->
         common.client("ec2").delete_tags(
             Resources=[instance_id], Tags=[{"Key": cfg.stopped_by_tag_key, "Value": marker}]
         )
-        result.update(reason="cleared-stale-marker", stale_marker=marker)
+        result.update(reason="cleared-stale-marker", stale_marker=common.clip(marker))
     return result
 
 
@@ -240,29 +293,42 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     result.update(decision=decision, reason=reason)
     tags = common.tags_to_dict(instance.get("Tags"))
     if cfg.stopped_by_tag_key in tags:
-        result["stopped_by"] = tags[cfg.stopped_by_tag_key]
+        result["stopped_by"] = common.clip(tags[cfg.stopped_by_tag_key])
     facts = {
         "state_reason": instance.get("StateReason", {}).get("Code"),
         "state_transition_reason": instance.get("StateTransitionReason"),
         "stopped_by": tags.get(cfg.stopped_by_tag_key),
         "schedule": tags.get(cfg.schedule_tag_key),
     }
-    name = tags.get("Name", change.instance_id)
+    facts = {key: common.clip(value) if isinstance(value, str) else value for key, value in facts.items()}
+    name = common.clip(tags.get("Name", change.instance_id), 100)
     window = f"{cfg.max_restarts} restarts per {cfg.window_seconds}s"
+    last_stop = f"Last stop: {facts['state_reason']} / {facts['state_transition_reason']}."
 
-    if reason == "restart-cap-reached":
-        notify(
+    if reason == "held":
+        result["held"] = common.clip(tags[cfg.hold_tag_key])
+        result["notified"] = notify(
+            cfg,
+            f"opskit instance-protect: {name} stays stopped (on hold)",
+            [
+                f"Protected instance {change.instance_id} ({name}) stopped and was NOT started: it carries the hold "
+                f"tag {cfg.hold_tag_key} (value {result['held']!r}).",
+                last_stop,
+                f"Delete the tag {cfg.hold_tag_key} to protect it again; start it by hand when it should run.",
+            ],
+        )
+    elif reason == "restart-cap-reached":
+        result["notified"] = notify(
             cfg,
             f"opskit instance-protect: {name} stays stopped (restart cap reached)",
             [
                 f"Protected instance {change.instance_id} ({name}) stopped again and was NOT started: it was already "
                 f"restarted {len(history)} times within the window ({window}).",
-                f"Last stop: {facts['state_reason']} / {facts['state_transition_reason']}.",
+                last_stop,
                 "Investigate it, then start it by hand. Protection resumes once the window has passed, or at once "
                 f"after deleting the tag {cfg.restarts_tag_key} from the instance.",
             ],
         )
-        result["notified"] = cfg.topic_arn is not None
     elif decision == "started":
         result.update(start(cfg, change.instance_id, name, [*history, now], facts, window))
 
@@ -285,7 +351,10 @@ def start(
             notify(
                 cfg,
                 f"opskit instance-protect: could not start {name}",
-                [f"Protected instance {instance_id} ({name}) stopped unexpectedly and starting it failed: {exc}."],
+                [
+                    f"Protected instance {instance_id} ({name}) stopped unexpectedly and starting it failed: "
+                    f"{common.clip(str(exc))}."
+                ],
             )
         except ClientError:
             LOG.exception("notice about the failed start could not be published", extra={"instance_id": instance_id})
@@ -302,7 +371,7 @@ def start(
         )
     except ClientError as exc:
         raise common.PartialFailure(
-            f"{instance_id} was started again but the notice could not be published: {exc}",
+            f"{instance_id} was started again but the notice could not be published: {common.clip(str(exc))}",
             {"decision": "started", "reason": "unplanned-stop", "instance_id": instance_id, "notified": False},
         ) from exc
     return {"notified": notified}
@@ -323,6 +392,7 @@ def finish(result: dict[str, Any], change: StateChange, facts: Mapping[str, Any]
             "Started": (1 if result["decision"] == "started" else 0, "Count"),
             "Skipped": (1 if result["decision"] == "skipped" else 0, "Count"),
             "RestartCapReached": (1 if result["reason"] == "restart-cap-reached" else 0, "Count"),
+            "Held": (1 if result["reason"] == "held" else 0, "Count"),
             "StaleMarkerCleared": (1 if result["reason"] == "cleared-stale-marker" else 0, "Count"),
         },
         {"InstanceId": result["instance_id"], "Reason": result["reason"]},

@@ -1,10 +1,12 @@
 """Guard in front of the restart workflow: an alarm on one EC2 instance → at most one bounded restart.
 
 Accepts the three shapes a CloudWatch alarm arrives in (EventBridge `CloudWatch Alarm State Change`,
-an SNS-wrapped alarm notification, a direct Lambda alarm action), refuses anything that a stop/start
-would not heal or that another mechanism owns, enforces a cooldown and a restart cap per instance with
-one conditional DynamoDB write, and starts the state machine under a deterministic execution name so
-a re-delivered alarm never restarts twice.
+an SNS-wrapped alarm notification, a direct Lambda alarm action; parsed in alarm_event.py), confirms the
+alarm at its source (cloudwatch:DescribeAlarms: it exists in this account and region, is in ALARM now and
+watches exactly the instance the event names), refuses anything that a stop/start would not heal or that
+another mechanism owns, enforces a cooldown and a restart cap per instance with one conditional DynamoDB
+write, and starts the state machine under a deterministic execution name so a re-delivered alarm never
+restarts twice. Every environment value is checked at cold start (ConfigError before any AWS call).
 
 Lock item (one per instance, key `instance_id`):
   restarts        list of epoch seconds of restarts claimed within the window (failed ones count too)
@@ -24,70 +26,28 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import opskit_common as common
+from alarm_event import ALARM_STATE_CHANGE, INSTANCE_ID, Alarm, parse_alarm
 from botocore.exceptions import ClientError
+from guard_config import Config
+
+__all__ = ["ALARM_STATE_CHANGE", "Alarm", "Config", "Decision", "handler", "parse_alarm"]
 
 logger = common.get_logger(__name__)
 
-ALARM_STATE_CHANGE = "CloudWatch Alarm State Change"
 ASG_TAG = "aws:autoscaling:groupName"
-_INSTANCE_ID = re.compile(r"^i-[0-9a-f]{8,17}$")
+_INSTANCE_ID = common.id_pattern("i")
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 _EXECUTION_NAME_MAX = 80
-
-
-@dataclass(frozen=True)
-class Config:
-    state_machine_arn: str
-    lock_table: str
-    cooldown_seconds: int
-    max_restarts: int
-    window_seconds: int
-    lock_seconds: int
-    max_alarm_age_seconds: int
-    opt_in_tag: tuple[str, str] | None
-    dry_run: bool
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Config:
-        state_machine_arn = common.env_str(env, "STATE_MACHINE_ARN")
-        if not state_machine_arn.startswith("arn:") or ":stateMachine:" not in state_machine_arn:
-            raise common.ConfigError(f"STATE_MACHINE_ARN={state_machine_arn!r} is not a state machine ARN")
-        lock_table = common.env_str(env, "LOCK_TABLE")
-        if not lock_table.strip():
-            raise common.ConfigError("environment variable LOCK_TABLE must not be empty")
-        opt_in = env.get("OPT_IN_TAG", "").strip()
-        return cls(
-            state_machine_arn=state_machine_arn,
-            lock_table=lock_table,
-            cooldown_seconds=common.env_int(env, "COOLDOWN_SECONDS", 1800, minimum=0),
-            max_restarts=common.env_int(env, "MAX_RESTARTS", 3, minimum=1),
-            window_seconds=common.env_int(env, "WINDOW_SECONDS", 86400, minimum=60),
-            lock_seconds=common.env_int(env, "LOCK_SECONDS", 3600, minimum=60),
-            max_alarm_age_seconds=common.env_int(env, "MAX_ALARM_AGE_SECONDS", 3600, minimum=60),
-            opt_in_tag=common.parse_tag_spec(opt_in, "OPT_IN_TAG") if opt_in else None,
-            dry_run=common.env_bool(env, "DRY_RUN", False),
-        )
+FUTURE_SKEW_SECONDS = 300  # an alarm time further ahead than this is not a real transition
 
 
 @functools.cache
 def config() -> Config:
     return Config.from_env(os.environ)
-
-
-@dataclass(frozen=True)
-class Alarm:
-    """What the guard needs from an alarm, whichever way it was delivered."""
-
-    shape: str  # eventbridge | sns | lambda-action
-    name: str
-    state: str
-    changed_at: datetime
-    instance_ids: tuple[str, ...]  # InstanceId dimension values of the alarm's metrics
-    metric_math: bool  # an expression (or composite rule) decides the state, not one instance's metric
 
 
 @dataclass(frozen=True)
@@ -100,103 +60,10 @@ class Decision:
     def as_dict(self) -> dict[str, Any]:
         return {
             "decision": self.decision,
-            "reason": self.reason,
+            "reason": common.clip(self.reason),
             "instance_id": self.instance_id,
             "execution_arn": self.execution_arn,
         }
-
-
-# --- parse -----------------------------------------------------------------------------------------
-
-
-def parse_alarm(event: Any) -> Alarm:
-    """Normalise the three delivery shapes; anything else is an InputError (no AWS call made)."""
-    event = common.require_mapping(event, "event")
-    if "Records" in event:
-        return _parse_sns(event["Records"])
-    if "alarmData" in event:
-        return _parse_alarm_data(common.require_mapping(event["alarmData"], "alarmData"), "lambda-action")
-    if event.get("detail-type") == ALARM_STATE_CHANGE:
-        return _parse_alarm_data(common.require_mapping(event.get("detail"), "detail"), "eventbridge")
-    raise common.InputError(
-        "unrecognised event: expected an EventBridge 'CloudWatch Alarm State Change' event, "
-        "an SNS alarm notification (Records[].Sns) or a Lambda alarm action (alarmData)"
-    )
-
-
-def _parse_alarm_data(data: Mapping[str, Any], shape: str) -> Alarm:
-    name = _required_str(data, "alarmName", shape)
-    state = common.require_mapping(data.get("state"), f"{shape} state")
-    configuration = common.require_mapping(data.get("configuration", {}), f"{shape} configuration")
-    metrics = configuration.get("metrics") or []
-    if not isinstance(metrics, list):
-        raise common.InputError(f"{shape}: configuration.metrics must be a list")
-    instance_ids: list[str] = []
-    metric_math = "alarmRule" in configuration  # composite alarm
-    for metric in metrics:
-        metric = common.require_mapping(metric, f"{shape} configuration.metrics[]")
-        if "expression" in metric:
-            metric_math = True
-        dimensions = (((metric.get("metricStat") or {}).get("metric")) or {}).get("dimensions") or {}
-        if isinstance(dimensions, Mapping) and isinstance(dimensions.get("InstanceId"), str):
-            instance_ids.append(dimensions["InstanceId"])
-    return Alarm(
-        shape=shape,
-        name=name,
-        state=_required_str(state, "value", f"{shape} state"),
-        changed_at=_parse_time(_required_str(state, "timestamp", f"{shape} state"), f"{shape} state.timestamp"),
-        instance_ids=tuple(dict.fromkeys(instance_ids)),
-        metric_math=metric_math or len(metrics) > 1,
-    )
-
-
-def _parse_sns(records: Any) -> Alarm:
-    if not isinstance(records, list) or len(records) != 1:
-        raise common.InputError("an SNS event carries exactly one record (Records must be a one-element list)")
-    sns = common.require_mapping(common.require_mapping(records[0], "Records[0]").get("Sns"), "Records[0].Sns")
-    try:
-        message = json.loads(_required_str(sns, "Message", "Records[0].Sns"))
-    except json.JSONDecodeError:
-        raise common.InputError("Records[0].Sns.Message is not JSON: not a CloudWatch alarm notification") from None
-    message = common.require_mapping(message, "Records[0].Sns.Message")
-    name = _required_str(message, "AlarmName", "SNS alarm message")
-    trigger = common.require_mapping(message.get("Trigger", {}), "SNS alarm message Trigger")
-    dimensions = trigger.get("Dimensions") or []
-    if not isinstance(dimensions, list):
-        raise common.InputError("SNS alarm message Trigger.Dimensions must be a list of {name, value}")
-    instance_ids = [
-        d["value"]
-        for d in dimensions
-        if isinstance(d, Mapping) and d.get("name") == "InstanceId" and isinstance(d.get("value"), str)
-    ]
-    return Alarm(
-        shape="sns",
-        name=name,
-        state=_required_str(message, "NewStateValue", "SNS alarm message"),
-        changed_at=_parse_time(_required_str(message, "StateChangeTime", "SNS alarm message"), "StateChangeTime"),
-        instance_ids=tuple(dict.fromkeys(instance_ids)),
-        metric_math=bool(trigger.get("Metrics")) or "AlarmRule" in message,
-    )
-
-
-def _required_str(data: Mapping[str, Any], key: str, where: str) -> str:
-    value = data.get(key)
-    if not isinstance(value, str) or not value:
-        raise common.InputError(f"{where}: {key} is missing or not a string")
-    return value
-
-
-def _parse_time(raw: str, where: str) -> datetime:
-    """CloudWatch writes `2019-10-02T17:04:40.989+0000`; EventBridge envelopes use `...Z`."""
-    text = raw.strip().replace("Z", "+00:00")
-    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise common.InputError(f"{where} {raw!r} is not an ISO-8601 timestamp") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def execution_name(instance_id: str, changed_at: datetime) -> str:
@@ -213,17 +80,51 @@ def _refusal_for_alarm(alarm: Alarm) -> str | None:
         return f"alarm state is {alarm.state}, not ALARM"
     if alarm.metric_math or len(alarm.instance_ids) != 1:
         return "alarm has no single InstanceId dimension (metric math, composite or multi-instance alarm)"
-    if not _INSTANCE_ID.match(alarm.instance_ids[0]):
-        return f"InstanceId dimension {alarm.instance_ids[0]!r} is not an EC2 instance id"
+    if not _INSTANCE_ID.fullmatch(alarm.instance_ids[0]):
+        return f"InstanceId dimension {common.clip(alarm.instance_ids[0], 80)!r} is not an EC2 instance id"
     return None
 
 
 def _refusal_for_age(alarm: Alarm, now: int, cfg: Config) -> str | None:
     """A late delivery (EventBridge or async-invoke retries can arrive hours later) must not restart an
-    instance that may have recovered since: only recent transitions act."""
+    instance that may have recovered since: only recent transitions act. A time far ahead is not real."""
     age = now - int(alarm.changed_at.timestamp())
     if age > cfg.max_alarm_age_seconds:
         return f"stale alarm: it entered {alarm.state} {age} seconds ago, more than {cfg.max_alarm_age_seconds}"
+    if age < -FUTURE_SKEW_SECONDS:
+        return f"alarm time {alarm.changed_at.isoformat()} is {-age} seconds in the future"
+    return None
+
+
+def _refusal_for_name(alarm: Alarm, cfg: Config) -> str | None:
+    if cfg.allowed_alarm_names is not None and alarm.name not in cfg.allowed_alarm_names:
+        return f"alarm {common.clip(alarm.name, 80)!r} is not one of the allowed alarms"
+    return None
+
+
+def _refusal_at_source(alarm: Alarm, instance_id: str) -> str | None:
+    """Anyone who may publish to an alarm topic (or invoke the guard) can describe an ALARM that never
+    happened: the alarm itself must exist in this account and region, be in ALARM now and watch exactly
+    this instance (Dimensions of a metric alarm, or the metrics of a metric-math alarm)."""
+    name = common.clip(alarm.name, 80)
+    found = [
+        a
+        for a in common.client("cloudwatch")
+        .describe_alarms(AlarmNames=[alarm.name], AlarmTypes=["MetricAlarm"])
+        .get("MetricAlarms", [])
+        if a.get("AlarmName") == alarm.name
+    ]
+    if not found:
+        return f"alarm {name!r} is not a metric alarm of this account and region"
+    described = found[0]
+    if described.get("StateValue") != "ALARM":
+        return f"alarm {name!r} is {described.get('StateValue')} now, not ALARM"
+    dimensions = list(described.get("Dimensions") or [])
+    for metric in described.get("Metrics") or []:
+        dimensions += ((metric.get("MetricStat") or {}).get("Metric") or {}).get("Dimensions") or []
+    watched = sorted({d.get("Value") for d in dimensions if d.get("Name") == INSTANCE_ID})
+    if watched != [instance_id]:
+        return f"alarm {name!r} watches InstanceId {common.clip(watched, 120)}, not {instance_id}"
     return None
 
 
@@ -274,11 +175,16 @@ class Claim:
 
 
 def read_claim(table: str, instance_id: str) -> Claim:
-    item = (
-        common.client("dynamodb")
-        .get_item(TableName=table, Key={"instance_id": {"S": instance_id}}, ConsistentRead=True)
-        .get("Item", {})
-    )
+    try:
+        item = (
+            common.client("dynamodb")
+            .get_item(TableName=table, Key={"instance_id": {"S": instance_id}}, ConsistentRead=True)
+            .get("Item", {})
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":  # before any claim is written
+            raise common.ConfigError(f"LOCK_TABLE={common.clip(table)!r} does not exist") from None
+        raise
     return Claim(
         restarts=tuple(int(v["N"]) for v in item.get("restarts", {}).get("L", [])),
         lock_owner=item.get("lock_owner", {}).get("S"),
@@ -379,14 +285,15 @@ def _start(cfg: Config, name: str, instance_id: str, alarm: Alarm) -> Decision:
 def decide_and_act(alarm: Alarm, cfg: Config) -> Decision:
     refusal = _refusal_for_alarm(alarm)
     if refusal:
-        return Decision("skipped", refusal, alarm.instance_ids[0] if len(alarm.instance_ids) == 1 else None)
+        single = len(alarm.instance_ids) == 1 and _INSTANCE_ID.fullmatch(alarm.instance_ids[0])
+        return Decision("skipped", refusal, alarm.instance_ids[0] if single else None)
     instance_id = alarm.instance_ids[0]
     now = int(time.time())
-    refusal = _refusal_for_age(alarm, now, cfg)
+    refusal = _refusal_for_age(alarm, now, cfg) or _refusal_for_name(alarm, cfg)
     if refusal:
         return Decision("skipped", refusal, instance_id)
 
-    refusal = _refusal_for_instance(_describe_instance(instance_id), cfg)
+    refusal = _refusal_at_source(alarm, instance_id) or _refusal_for_instance(_describe_instance(instance_id), cfg)
     if refusal:
         return Decision("skipped", refusal, instance_id)
 
@@ -409,16 +316,17 @@ def decide_and_act(alarm: Alarm, cfg: Config) -> Decision:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    cfg = config()  # cold start: a bad environment fails every invocation before anything else
     alarm = parse_alarm(event)
-    cfg = config()
     decision = decide_and_act(alarm, cfg)
+    result = decision.as_dict()
     logger.info(
         "restart %s: %s",
         decision.decision,
-        decision.reason,
+        result["reason"],
         extra={
             "decision": decision.decision,
-            "reason": decision.reason,
+            "reason": result["reason"],
             "instance_id": decision.instance_id,
             "alarm_name": alarm.name,
             "delivered_as": alarm.shape,
@@ -430,6 +338,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "opskit",
         {"Module": "restart-workflow"},
         {"RestartStarted" if decision.decision == "started" else "RestartSkipped": (1, "Count")},
-        {"reason": decision.reason, "instance_id": decision.instance_id},
+        {"reason": result["reason"], "instance_id": decision.instance_id},
     )
-    return decision.as_dict()
+    return result

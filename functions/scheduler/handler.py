@@ -6,6 +6,10 @@ Invoked by EventBridge Scheduler (one schedule per named schedule and action) wi
 or by hand, for listed EC2 instances only:
     {"action": "start"|"stop", "instance_ids": ["i-0123456789abcdef0"]}
 
+It acts only on resources whose schedule tag (TAG_KEY) names a CONFIGURED schedule: SCHEDULE_NAMES is the
+JSON list of schedule names the module declares, and its IAM policy allows nothing else. A scheduled event
+for another name is refused; a listed instance tagged with another name is reported as failed.
+
 Contract with instance-protect: before stopping an EC2 instance the function tags it
 `opskit:stopped-by = scheduler:<schedule>` (manual runs: `scheduler:manual`) and removes the tag
 again after a successful start, or when the stop itself failed.
@@ -48,33 +52,81 @@ VERIFY_POLL_SECONDS = 5.0
 # timeout, retries exhausted by the client). Either fails the resource, never the rest of the run.
 AWS_ERRORS = (ClientError, BotoCoreError)
 
-_INSTANCE_ID = re.compile(r"^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-_SCHEDULE_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Whole-string patterns: use them with `fullmatch` only (`re.match(...$)` accepts a trailing newline).
+_INSTANCE_ID = common.id_pattern("i")  # i- and exactly 8 or 17 lower-case hex digits
+_SCHEDULE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,32}")  # the keys modules/scheduler accepts
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ZONE = re.compile(r"UTC|[A-Z][A-Za-z_-]{1,30}(?:/[A-Za-z0-9_+-]{1,30}){1,2}")  # as modules/scheduler validates
+_TAG_KEY = re.compile(r"[A-Za-z0-9 _.:/=+@-]{1,127}")
+_BOOL = re.compile(r"(?i)true|false|1|0|yes|no|on|off")
+_SECONDS = re.compile(r"[0-9]{1,3}")
+MAX_SCHEDULES = 50  # modules/scheduler's limit (its IAM policy lists every name)
+MAX_INSTANCE_IDS = 1000  # per manual run (CreateTags takes up to 1000 ids)
+MAX_VERIFY_TIMEOUT_SECONDS = 300
 
 # Injectable for tests: the bounded start verification is the only place this function waits.
 sleep: Callable[[float], None] = time.sleep
 monotonic: Callable[[], float] = time.monotonic
 
 
+def _show(value: Any, limit: int = 100) -> str:
+    """A bounded repr of untrusted input for error messages and logs."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # an int past the str-conversion limit, a self-containing list
+        text = f"<{type(value).__name__}>"
+    return common.clip(text, limit)
+
+
 @dataclass(frozen=True)
 class Config:
     tag_key: str
+    schedule_names: frozenset[str]
     dry_run: bool
     hibernate: bool
     verify_timeout_seconds: int
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Config:
-        tag_key = common.env_str(env, "TAG_KEY", "Schedule").strip()
-        if not tag_key or tag_key.lower().startswith("aws:"):
-            raise common.ConfigError(f"TAG_KEY={tag_key!r} must be a non-empty tag key outside the aws: namespace")
+    def from_env(cls, env: Mapping[str, Any]) -> Config:
+        """Check every variable before any AWS call; ConfigError names the variable and shows at most a
+        bounded part of its value."""
+        for name in ("TAG_KEY", "SCHEDULE_NAMES", "DRY_RUN", "HIBERNATE", "VERIFY_TIMEOUT_SECONDS"):
+            if name in env and not isinstance(env[name], str):
+                raise common.ConfigError(
+                    f"environment variable {name} must be a string, got {type(env[name]).__name__}"
+                )
+        tag_key = common.env_match(env, "TAG_KEY", _TAG_KEY, "Schedule")
+        if tag_key.lower().startswith("aws:"):
+            raise common.ConfigError(f"TAG_KEY={tag_key!r} is in the reserved aws: namespace")
+        seconds = int(common.env_match(env, "VERIFY_TIMEOUT_SECONDS", _SECONDS, "30"))
+        if seconds > MAX_VERIFY_TIMEOUT_SECONDS:
+            raise common.ConfigError(f"VERIFY_TIMEOUT_SECONDS={seconds} must be at most {MAX_VERIFY_TIMEOUT_SECONDS}")
         return cls(
             tag_key=tag_key,
-            dry_run=common.env_bool(env, "DRY_RUN", False),
-            hibernate=common.env_bool(env, "HIBERNATE", False),
-            verify_timeout_seconds=common.env_int(env, "VERIFY_TIMEOUT_SECONDS", 30, minimum=0),
+            schedule_names=_schedule_names(env),
+            dry_run=common.env_bool({"DRY_RUN": common.env_match(env, "DRY_RUN", _BOOL, "false")}, "DRY_RUN"),
+            hibernate=common.env_bool({"HIBERNATE": common.env_match(env, "HIBERNATE", _BOOL, "false")}, "HIBERNATE"),
+            verify_timeout_seconds=seconds,
         )
+
+
+def _schedule_names(env: Mapping[str, Any]) -> frozenset[str]:
+    """SCHEDULE_NAMES: the JSON list of configured schedule names (required; `[]` when none is configured)."""
+    raw = common.env_str(env, "SCHEDULE_NAMES")
+    try:
+        names = common.loads_json(raw, "environment variable SCHEDULE_NAMES", max_length=8192)
+    except common.InputError as exc:
+        raise common.ConfigError(str(exc)) from None
+    if (
+        not isinstance(names, list)
+        or len(names) > MAX_SCHEDULES
+        or not all(isinstance(n, str) and _SCHEDULE_NAME.fullmatch(n) and n != MANUAL for n in names)
+    ):
+        raise common.ConfigError(
+            f"environment variable SCHEDULE_NAMES must be a JSON list of at most {MAX_SCHEDULES} schedule names "
+            f"(1-32 letters, digits, '.', '_' or '-', not {MANUAL!r}), got {_show(raw)}"
+        )
+    return frozenset(names)
 
 
 @functools.cache
@@ -119,56 +171,69 @@ class Outcome:
 
 
 def parse(event: Any, cfg: Config) -> Request:
+    """The event, checked as a whole before any AWS call (InputError names the field and shows at most a
+    bounded part of the value)."""
     event = common.require_mapping(event, "event")
     action = event.get("action")
-    if action not in ACTIONS:
-        raise common.InputError(f"action must be 'start' or 'stop', got {action!r}")
+    if not isinstance(action, str) or action not in ACTIONS:
+        raise common.InputError(f"action must be 'start' or 'stop', got {_show(action)}")
     dry_run = event.get("dry_run", False)
     if not isinstance(dry_run, bool):
-        raise common.InputError(f"dry_run must be true or false, got {dry_run!r}")
+        raise common.InputError(f"dry_run must be true or false, got {_show(dry_run)}")
     dry_run = dry_run or cfg.dry_run
 
     if "instance_ids" in event:
         if "schedule" in event:
             raise common.InputError("give either schedule or instance_ids, not both")
         ids = event["instance_ids"]
-        if not isinstance(ids, list) or not ids:
-            raise common.InputError("instance_ids must be a non-empty list of EC2 instance ids")
-        bad = [i for i in ids if not isinstance(i, str) or not _INSTANCE_ID.match(i)]
+        if not isinstance(ids, list) or not ids or len(ids) > MAX_INSTANCE_IDS:
+            raise common.InputError(
+                f"instance_ids must be a non-empty list of at most {MAX_INSTANCE_IDS} EC2 instance ids, "
+                f"got {_show(ids)}"
+            )
+        bad = [i for i in ids if not isinstance(i, str) or not _INSTANCE_ID.fullmatch(i)]
         if bad:
-            raise common.InputError(f"malformed instance ids (expected i- and 8 or 17 hex digits): {bad}")
+            raise common.InputError(
+                f"malformed instance ids (expected i- and exactly 8 or 17 lower-case hex digits): "
+                f"{len(bad)} of {len(ids)}, e.g. {_show(bad[:3])}"
+            )
         return Request(action, MANUAL, tuple(dict.fromkeys(ids)), "UTC", frozenset(), ("ec2",), dry_run)
 
     schedule = event.get("schedule")
     if schedule is None:
         raise common.InputError("the event needs a schedule name or a list of instance_ids")
-    if not isinstance(schedule, str) or not _SCHEDULE_NAME.match(schedule) or schedule == MANUAL:
+    if not isinstance(schedule, str) or schedule not in cfg.schedule_names:
+        configured = ", ".join(sorted(cfg.schedule_names)) or "none"
         raise common.InputError(
-            f"schedule must be 1-64 letters, digits, '.', '_' or '-' (and not 'manual'), got {schedule!r}"
+            f"schedule must be one of the configured schedules ({common.clip(configured)}), got {_show(schedule)}"
         )
 
     timezone = event.get("timezone", "UTC")
-    if not isinstance(timezone, str) or not timezone:
-        raise common.InputError(f"timezone must be an IANA zone name such as Europe/Berlin, got {timezone!r}")
+    if not isinstance(timezone, str) or not _ZONE.fullmatch(timezone):
+        raise common.InputError(f"timezone must be UTC or an IANA name such as Europe/Berlin, got {_show(timezone)}")
     try:
         zoneinfo.ZoneInfo(timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise common.InputError(f"unknown time zone {timezone!r} (expected an IANA name like Europe/Berlin)") from None
 
     skip_dates = event.get("skip_dates", [])
     if not isinstance(skip_dates, list):
-        raise common.InputError("skip_dates must be a list of YYYY-MM-DD dates")
+        raise common.InputError(f"skip_dates must be a list of YYYY-MM-DD dates, got {_show(skip_dates)}")
     for day in skip_dates:
-        if not isinstance(day, str) or not _DATE.match(day):
-            raise common.InputError(f"skip date {day!r} is not YYYY-MM-DD")
+        if not isinstance(day, str) or not _DATE.fullmatch(day):
+            raise common.InputError(f"skip date {_show(day)} is not YYYY-MM-DD")
         try:
             dt.date.fromisoformat(day)
         except ValueError:
             raise common.InputError(f"skip date {day!r} is not a calendar date") from None
 
     resources = event.get("resources", list(KINDS))
-    if not isinstance(resources, list) or not resources or any(r not in KINDS for r in resources):
-        raise common.InputError(f"resources must be a non-empty list drawn from {list(KINDS)}, got {resources!r}")
+    if (
+        not isinstance(resources, list)
+        or not resources
+        or not all(isinstance(r, str) and r in KINDS for r in resources)
+    ):
+        raise common.InputError(f"resources must be a non-empty list drawn from {list(KINDS)}, got {_show(resources)}")
 
     return Request(action, schedule, (), timezone, frozenset(skip_dates), tuple(dict.fromkeys(resources)), dry_run)
 
@@ -217,10 +282,10 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
         },
     )
     if outcome.failed:
-        names = "; ".join(f"{f['id']} ({f['error']})" for f in outcome.failed[:20])
-        more = f"; and {len(outcome.failed) - 20} more (see the result)" if len(outcome.failed) > 20 else ""
+        names = "; ".join(f"{f['id']} ({common.clip(f['error'], 120)})" for f in outcome.failed[:10])
+        more = f"; and {len(outcome.failed) - 10} more (see the result)" if len(outcome.failed) > 10 else ""
         message = f"{request.action} {request.schedule}: {len(outcome.failed)} failed: {names}{more}"
-        raise common.PartialFailure(message, result)
+        raise common.PartialFailure(common.clip(message, 1800), result)
     return result
 
 
@@ -238,10 +303,11 @@ def _emit(request: Request, outcome: Outcome) -> None:
 
 
 def _error(exc: Exception) -> str:
+    """An AWS failure as bounded text (AWS messages can quote whole requests)."""
     if isinstance(exc, ClientError):
         err = exc.response.get("Error", {})
-        return f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": ")
-    return f"{type(exc).__name__}: {exc}"
+        return common.clip(f"{err.get('Code', 'Error')}: {err.get('Message', '')}".rstrip(": "))
+    return common.clip(f"{type(exc).__name__}: {exc}")
 
 
 # --- EC2 -------------------------------------------------------------------------------------------
@@ -293,6 +359,12 @@ def _select_ec2(request: Request, cfg: Config, outcome: Outcome) -> list[dict[st
         if cfg.tag_key not in tags:
             outcome.fail(
                 instance_id, f"not tagged {cfg.tag_key}; the function's IAM policy only allows tagged instances"
+            )
+        elif tags[cfg.tag_key] not in cfg.schedule_names:
+            outcome.fail(
+                instance_id,
+                f"tagged {cfg.tag_key}={common.clip(tags[cfg.tag_key], 60)!r}, which names no configured schedule; "
+                "the function's IAM policy only allows instances of configured schedules",
             )
         elif ASG_NAME_TAG in tags:
             outcome.skip(instance_id, f"member of Auto Scaling group {tags[ASG_NAME_TAG]}; left to the group")
@@ -496,7 +568,7 @@ def _run_asg(request: Request, cfg: Config, outcome: Outcome) -> None:
             if saved is None:
                 reason = "no saved size (not stopped by the scheduler)"
                 if SAVED_SIZE_TAG in tags:
-                    outcome.fail(label, f"unreadable {SAVED_SIZE_TAG} tag {tags[SAVED_SIZE_TAG]!r}")
+                    outcome.fail(label, f"unreadable {SAVED_SIZE_TAG} tag {_show(tags[SAVED_SIZE_TAG])}")
                 else:
                     outcome.skip(label, reason)
                 continue

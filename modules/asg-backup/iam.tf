@@ -1,4 +1,5 @@
 locals {
+  dns_suffix   = data.aws_partition.current.dns_suffix
   document_arn = "arn:${local.partition}:ssm:${local.region}:${local.account_id}:document/${local.document_name}"
   group_arns = [
     for g in sort(tolist(var.autoscaling_group_names)) :
@@ -62,6 +63,22 @@ data "aws_iam_policy_document" "function" {
     actions   = ["s3:ListBucket"]
     resources = [local.bucket_arn]
   }
+
+  # The results topic is encrypted with the customer key: SNS uses it for the publisher, and only SNS may.
+  dynamic "statement" {
+    for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
+    content {
+      sid       = "PublishToEncryptedTopic"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${local.region}.${local.dns_suffix}"]
+      }
+    }
+  }
 }
 
 # The instances: write backups under the prefix, nothing else (no Auto Scaling, no SNS, no read or delete).
@@ -72,12 +89,27 @@ data "aws_iam_policy_document" "instance" {
     resources = [local.prefix_arn]
   }
 
+  # Only S3 may use the key for the instances, and only for this bucket: for objects under the prefix, or for
+  # the bucket itself, which is the encryption context when an S3 Bucket Key is in use (as in the bucket this
+  # module creates). s3:PutObject above still limits the writes to the prefix.
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
       sid       = "EncryptBackups"
       actions   = ["kms:GenerateDataKey", "kms:Decrypt"] # Decrypt: multipart uploads of large archives
       resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.${local.dns_suffix}"]
+      }
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:aws:s3:arn"
+        values   = [local.bucket_arn, local.prefix_arn]
+      }
     }
   }
 }

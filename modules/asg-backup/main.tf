@@ -6,9 +6,10 @@ locals {
   name          = "${var.name_prefix}-asg-backup"
   hook_name     = coalesce(var.hook_name, local.name)
   document_name = local.name
-  bucket_name   = var.create_bucket ? module.bucket[0].bucket : var.bucket_name
-  bucket_arn    = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
-  prefix_arn    = "${local.bucket_arn}/${var.backup_prefix}/*"
+  # "" rather than null when an existing bucket is not named, so the plan gets to the precondition that says so.
+  bucket_name = var.create_bucket ? module.bucket[0].bucket : (var.bucket_name != null ? var.bucket_name : "")
+  bucket_arn  = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
+  prefix_arn  = "${local.bucket_arn}/${var.backup_prefix}/*"
 
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.region
@@ -16,6 +17,42 @@ locals {
 
   # How long Run Command may take to deliver the command; the handler uses the same value.
   delivery_timeout_seconds = 300
+
+  # Both rules take events of the deploying account only.
+  event_patterns = {
+    terminate = templatefile("${path.module}/patterns/terminate-lifecycle-action.json", {
+      accounts                = [local.account_id]
+      autoscaling_group_names = sort(tolist(var.autoscaling_group_names))
+      hook_names              = [local.hook_name]
+    })
+    command_status = templatefile("${path.module}/patterns/command-status.json", {
+      accounts       = [local.account_id]
+      document_names = [local.document_name]
+    })
+  }
+
+  # Every value is checked again by the handler at cold start (ConfigError before any AWS call).
+  function_environment = merge(
+    {
+      DOCUMENT_NAME = aws_ssm_document.backup.name
+      # The version this configuration created and made the default, not whatever "$DEFAULT" is at send time.
+      DOCUMENT_VERSION        = aws_ssm_document.backup.default_version
+      BUCKET                  = local.bucket_name
+      PREFIX                  = var.backup_prefix
+      BACKUP_PATHS            = jsonencode(var.backup_paths)
+      AUTOSCALING_GROUP_NAMES = jsonencode(sort(tolist(var.autoscaling_group_names)))
+      TOPIC_ARN               = aws_sns_topic.results.arn
+      HOOK_NAME               = local.hook_name
+      UNMANAGED_RESULT        = var.unmanaged_result
+      FAILURE_RESULT          = var.failure_result
+      COMMAND_TIMEOUT_SECONDS = tostring(var.command_timeout_seconds)
+    },
+    var.kms_key_arn == null ? {} : { SSE_KMS_KEY_ID = var.kms_key_arn },
+  )
+
+  # Lambda allows 4 KB of environment in all. The fixed variables (names, ARNs, keys) take under 1 KB;
+  # these are the ones whose size the inputs decide.
+  variable_environment_bytes = length(jsonencode(var.autoscaling_group_names)) + length(jsonencode(var.backup_paths)) + length(var.backup_prefix)
 }
 
 # --- lifecycle hooks on the existing groups ------------------------------------------------------
@@ -39,6 +76,11 @@ resource "aws_autoscaling_lifecycle_hook" "terminate" {
     precondition {
       condition     = var.create_bucket || var.bucket_name != null
       error_message = "create_bucket is false, so bucket_name must name the existing bucket the backups go to."
+    }
+
+    precondition {
+      condition     = local.variable_environment_bytes <= 3072
+      error_message = "autoscaling_group_names, backup_paths and backup_prefix take ${local.variable_environment_bytes} bytes of the function's environment; at most 3072 fit in Lambda's 4 KB limit."
     }
   }
 }
@@ -81,20 +123,7 @@ module "function" {
   build_root  = var.build_root
   timeout     = 60
 
-  environment = merge(
-    {
-      DOCUMENT_NAME           = aws_ssm_document.backup.name
-      BUCKET                  = local.bucket_name
-      PREFIX                  = var.backup_prefix
-      BACKUP_PATHS            = jsonencode(var.backup_paths)
-      TOPIC_ARN               = aws_sns_topic.results.arn
-      HOOK_NAME               = local.hook_name
-      UNMANAGED_RESULT        = var.unmanaged_result
-      FAILURE_RESULT          = var.failure_result
-      COMMAND_TIMEOUT_SECONDS = tostring(var.command_timeout_seconds)
-    },
-    var.kms_key_arn == null ? {} : { SSE_KMS_KEY_ID = var.kms_key_arn },
-  )
+  environment = local.function_environment
 
   policy_documents = {
     asg_backup = data.aws_iam_policy_document.function.json
@@ -102,17 +131,12 @@ module "function" {
 
   event_rules = {
     terminate = {
-      description = "Terminate lifecycle actions of ${local.hook_name} on the backed-up groups."
-      event_pattern = templatefile("${path.module}/patterns/terminate-lifecycle-action.json", {
-        autoscaling_group_names = sort(tolist(var.autoscaling_group_names))
-        hook_names              = [local.hook_name]
-      })
+      description   = "Terminate lifecycle actions of ${local.hook_name} on the backed-up groups."
+      event_pattern = local.event_patterns.terminate
     }
     command_status = {
-      description = "Final status of each ${local.document_name} command invocation."
-      event_pattern = templatefile("${path.module}/patterns/command-status.json", {
-        document_names = [local.document_name]
-      })
+      description   = "Final status of each ${local.document_name} command invocation."
+      event_pattern = local.event_patterns.command_status
     }
   }
 

@@ -14,8 +14,13 @@ variable "autoscaling_group_names" {
   description = "Existing Auto Scaling groups whose terminating instances are backed up. Each gets a terminate lifecycle hook."
 
   validation {
-    condition     = length(var.autoscaling_group_names) > 0 && alltrue([for g in var.autoscaling_group_names : length(g) >= 1 && length(g) <= 255])
-    error_message = "autoscaling_group_names must name at least one group; each name is 1-255 characters."
+    condition     = length(var.autoscaling_group_names) > 0
+    error_message = "autoscaling_group_names must name at least one group."
+  }
+
+  validation {
+    condition     = alltrue([for g in var.autoscaling_group_names : can(regex("^[!-9;-~]{1,255}$", g))])
+    error_message = "Each of autoscaling_group_names must be 1-255 printable ASCII characters without spaces or ':' (the Auto Scaling group name rule)."
   }
 }
 
@@ -111,6 +116,11 @@ variable "backup_prefix" {
     condition     = can(regex("^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$", var.backup_prefix))
     error_message = "backup_prefix must be path segments of letters, digits, '.', '_' or '-' without leading or trailing '/'."
   }
+
+  validation {
+    condition     = length(var.backup_prefix) <= 644
+    error_message = "backup_prefix must be at most 644 characters: the document accepts 900 for <backup_prefix>/<group> in an object key, and a group name may have 255."
+  }
 }
 
 variable "backup_retention_days" {
@@ -159,8 +169,8 @@ variable "kms_key_arn" {
   default     = null
 
   validation {
-    condition     = var.kms_key_arn == null || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/.+$", var.kms_key_arn))
-    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+    condition     = var.kms_key_arn == null || can(regex("^arn:aws(-[a-z]+)*:kms:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:key/[A-Za-z0-9-]{1,128}$", var.kms_key_arn))
+    error_message = "kms_key_arn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>), not an alias."
   }
 }
 

@@ -23,6 +23,13 @@ data "aws_iam_policy_document" "protect" {
       variable = "aws:ResourceTag/${var.protect_tag.key}"
       values   = [var.protect_tag.value]
     }
+
+    # Never an instance on hold, even one tagged between the function's DescribeInstances and its start.
+    condition {
+      test     = "Null"
+      variable = "aws:ResourceTag/${var.hold_tag_key}"
+      values   = ["true"]
+    }
   }
 
   statement {

@@ -7,6 +7,35 @@ locals {
   stopped_by_tag_key = "opskit:stopped-by"
   # Restart history written by this function (epoch seconds of recent restarts).
   restarts_tag_key = "opskit:protect-restarts"
+
+  # Every tag key the function reads or writes; they must differ (a shared key would, for example, put
+  # every protected instance on hold or let the history tag overwrite the protect tag).
+  tag_keys = {
+    protect    = var.protect_tag.key
+    schedule   = var.schedule_tag_key
+    hold       = var.hold_tag_key
+    stopped_by = local.stopped_by_tag_key
+    restarts   = local.restarts_tag_key
+  }
+
+  # Only this account's instances: on a bus that also receives other accounts' events (an organization
+  # bus, cross-account rules) their state changes never match.
+  event_pattern = templatefile("${path.module}/patterns/instance-state.json", {
+    account_id = data.aws_caller_identity.current.account_id
+  })
+
+  # Read and checked by the handler at cold start (Config.from_env), with the same rules as the
+  # validation blocks in variables.tf.
+  environment = {
+    PROTECT_TAG        = "${var.protect_tag.key}=${var.protect_tag.value}"
+    SCHEDULE_TAG_KEY   = var.schedule_tag_key
+    STOPPED_BY_TAG_KEY = local.stopped_by_tag_key
+    RESTARTS_TAG_KEY   = local.restarts_tag_key
+    HOLD_TAG_KEY       = var.hold_tag_key
+    MAX_RESTARTS       = tostring(var.max_restarts)
+    WINDOW_SECONDS     = tostring(var.window_seconds)
+    TOPIC_ARN          = aws_sns_topic.notices.arn
+  }
 }
 
 resource "aws_sns_topic" "notices" {
@@ -14,6 +43,14 @@ resource "aws_sns_topic" "notices" {
   display_name      = "opskit instance-protect"
   kms_master_key_id = var.kms_key_arn != null ? var.kms_key_arn : "alias/aws/sns"
   tags              = var.tags
+
+  lifecycle {
+    # Cross-variable rule (validation blocks may only refer to their own variable before Terraform 1.9).
+    precondition {
+      condition     = length(distinct(values(local.tag_keys))) == length(local.tag_keys)
+      error_message = "protect_tag.key, schedule_tag_key and hold_tag_key must differ from each other and from the keys the function writes (opskit:stopped-by, opskit:protect-restarts)."
+    }
+  }
 }
 
 resource "aws_sns_topic_subscription" "notices" {
@@ -33,15 +70,7 @@ module "function" {
   build_root  = var.build_root
   timeout     = 30
 
-  environment = {
-    PROTECT_TAG        = "${var.protect_tag.key}=${var.protect_tag.value}"
-    SCHEDULE_TAG_KEY   = var.schedule_tag_key
-    STOPPED_BY_TAG_KEY = local.stopped_by_tag_key
-    RESTARTS_TAG_KEY   = local.restarts_tag_key
-    MAX_RESTARTS       = tostring(var.max_restarts)
-    WINDOW_SECONDS     = tostring(var.window_seconds)
-    TOPIC_ARN          = aws_sns_topic.notices.arn
-  }
+  environment = local.environment
 
   policy_documents = {
     protect = data.aws_iam_policy_document.protect.json
@@ -60,7 +89,7 @@ module "function" {
   event_rules = {
     state = {
       description   = "EC2 instance stopped or running: ${local.name} restarts protected instances and clears stale stop markers."
-      event_pattern = file("${path.module}/patterns/instance-state.json")
+      event_pattern = local.event_pattern
       state         = var.event_rule_state
     }
   }

@@ -37,3 +37,8 @@ output "protect_tag" {
   description = "The tag (key and value) that marks an instance as protected."
   value       = var.protect_tag
 }
+
+output "hold_tag_key" {
+  description = "The tag key that keeps a protected instance stopped (tag it, then stop it)."
+  value       = var.hold_tag_key
+}

@@ -74,6 +74,27 @@ variable "schedule_tag_key" {
     condition     = length(trimspace(var.schedule_tag_key)) > 0 && var.schedule_tag_key == trimspace(var.schedule_tag_key) && length(var.schedule_tag_key) <= 128
     error_message = "schedule_tag_key must be a tag key of 1-128 characters without leading or trailing blanks."
   }
+
+  validation {
+    condition     = !startswith(lower(var.schedule_tag_key), "aws:")
+    error_message = "schedule_tag_key must not start with the reserved prefix aws: (the scheduler cannot select by such a key)."
+  }
+}
+
+variable "hold_tag_key" {
+  type        = string
+  description = "Tag key that puts a protected instance on hold: while it carries this key (any value) it is never started again; each stop is reported as skipped/held with a notice. Tag the instance, then stop it."
+  default     = "opskit:hold"
+
+  validation {
+    condition     = length(trimspace(var.hold_tag_key)) > 0 && var.hold_tag_key == trimspace(var.hold_tag_key) && length(var.hold_tag_key) <= 128
+    error_message = "hold_tag_key must be a tag key of 1-128 characters without leading or trailing blanks."
+  }
+
+  validation {
+    condition     = !startswith(lower(var.hold_tag_key), "aws:")
+    error_message = "hold_tag_key must not start with the reserved prefix aws: (such tags cannot be set by an operator)."
+  }
 }
 
 variable "max_restarts" {

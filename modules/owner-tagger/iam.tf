@@ -19,35 +19,67 @@ locals {
     : "arn:${local.partition}:ec2:${local.region}:${local.account_id}:${t}/*"
   ]
 
+  # The keys this module writes, by role (the role names the IAM statement; the key is free text).
+  tag_keys_by_role = {
+    for role, key in {
+      Owner     = var.owner_tag_key
+      CreatedBy = var.created_by_tag_key
+      CreatedAt = var.created_at_tag_key
+    } : role => key if key != ""
+  }
   tag_keys      = compact([var.owner_tag_key, var.created_by_tag_key, var.created_at_tag_key])
   tags_launches = contains(var.event_names, "RunInstances")
+
+  # Keys other modules act on; the opskit: namespace (cross-module markers such as opskit:stopped-by) is
+  # always reserved. Compared in lower case: IAM matches aws:ResourceTag/<key> ignoring case.
+  reserved_tag_keys = [for k in var.reserved_tag_keys : lower(k)]
+  colliding_tag_keys = [
+    for k in local.tag_keys : k
+    if contains(local.reserved_tag_keys, lower(k)) || startswith(lower(k), "opskit:")
+  ]
 }
 
 data "aws_iam_policy_document" "tagging" {
   lifecycle {
     # The function refuses to start with duplicate keys (ConfigError on every event); fail the plan instead.
     precondition {
-      condition     = length(distinct(local.tag_keys)) == length(local.tag_keys)
-      error_message = "owner_tag_key, created_by_tag_key and created_at_tag_key must differ (empty disables the last two); got ${jsonencode(local.tag_keys)}."
+      condition     = length(distinct([for k in local.tag_keys : lower(k)])) == length(local.tag_keys)
+      error_message = "owner_tag_key, created_by_tag_key and created_at_tag_key must differ, ignoring case (empty disables the last two); got ${jsonencode(local.tag_keys)}."
+    }
+
+    # Writing the owner into the scheduler's or instance-protect's tag would schedule or protect instances.
+    precondition {
+      condition     = length(local.colliding_tag_keys) == 0
+      error_message = "owner_tag_key, created_by_tag_key and created_at_tag_key must not be one of reserved_tag_keys ${jsonencode(var.reserved_tag_keys)} (ignoring case) nor start with opskit:; got ${jsonencode(local.colliding_tag_keys)}."
     }
   }
 
-  statement {
-    sid       = "TagCreatedResources"
-    actions   = ["ec2:CreateTags"]
-    resources = local.taggable_arns
+  # One grant per tag key: a request may write only that key (aws:TagKeys), and only to resources that do
+  # not carry it yet (aws:ResourceTag/<key> absent), so IAM itself refuses to overwrite an existing value.
+  dynamic "statement" {
+    for_each = local.tag_keys_by_role
+    content {
+      sid       = "Add${statement.key}TagWhereMissing"
+      actions   = ["ec2:CreateTags"]
+      resources = local.taggable_arns
 
-    # Only the keys this module owns can be written.
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "aws:TagKeys"
-      values   = local.tag_keys
-    }
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "aws:TagKeys"
+        values   = [statement.value]
+      }
 
-    condition {
-      test     = "Null"
-      variable = "aws:TagKeys"
-      values   = ["false"]
+      condition {
+        test     = "Null"
+        variable = "aws:TagKeys"
+        values   = ["false"]
+      }
+
+      condition {
+        test     = "Null"
+        variable = "aws:ResourceTag/${statement.value}"
+        values   = ["true"]
+      }
     }
   }
 

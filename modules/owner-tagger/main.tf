@@ -8,9 +8,11 @@ locals {
   partition  = data.aws_partition.current.partition
   region     = data.aws_region.current.region
 
-  # The same file the tests render and match fixtures against.
+  # The same file the tests render and match fixtures against. `account` is pinned to the deploying
+  # account, so events another account sends to a shared bus never match.
   event_pattern = templatefile("${path.module}/patterns/cloudtrail-create.json", {
     event_names = var.event_names
+    account_id  = local.account_id
   })
 }
 

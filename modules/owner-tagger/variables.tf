@@ -93,6 +93,18 @@ variable "created_at_tag_key" {
   }
 }
 
+variable "reserved_tag_keys" {
+  type        = list(string)
+  description = "Tag keys other opskit modules act on (the scheduler's tag key, the instance-protect tag key, the restart workflow's opt-in tag key). owner_tag_key, created_by_tag_key and created_at_tag_key may not equal any of them (compared ignoring case, as IAM compares aws:ResourceTag keys), and may never use the opskit: prefix, which is always reserved."
+  default     = ["Schedule", "Protected"]
+  nullable    = false
+
+  validation {
+    condition     = alltrue([for k in var.reserved_tag_keys : try(length(k) >= 1 && length(k) <= 128 && trimspace(k) == k, false)])
+    error_message = "reserved_tag_keys entries must be tag keys: 1-128 characters without leading or trailing spaces."
+  }
+}
+
 variable "create_trail" {
   type        = bool
   description = "Create a management-events CloudTrail trail (write events, this region) with its own encrypted, versioned, TLS-only, public-access-blocked S3 bucket. EventBridge only receives \"AWS API Call via CloudTrail\" events while a trail is logging in the account and region; leave false when an organization or account trail already exists."

@@ -172,6 +172,16 @@ data "aws_iam_policy_document" "guard" {
     resources = ["*"] # EC2 describe calls have no resource-level permissions.
   }
 
+  # The guard confirms every alarm at its source before it claims a restart (any route, SNS and Lambda alarm
+  # actions included). DescribeAlarms takes alarm ARNs as resources: this account and region, and only the
+  # allow-listed alarms when allowed_alarm_names is set. (Composite alarms would need "*"; the guard asks for
+  # metric alarms only.)
+  statement {
+    sid       = "ConfirmAlarm"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = local.allowed_alarm_names == null ? ["${local.alarm_arn_prefix}*"] : [for name in local.allowed_alarm_names : "${local.alarm_arn_prefix}${name}"]
+  }
+
   statement {
     sid       = "ClaimLock"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]

@@ -8,6 +8,16 @@ locals {
   # Alarm names are built from inputs (not read from the resources) so the event pattern is known at plan time.
   alarm_names = { for key, id in var.instance_ids : key => "${local.name}-${key}" }
   watched     = distinct(concat(values(local.alarm_names), var.alarm_names))
+  # The guard's allow-list: null (any alarm that passes its checks) unless allowed_alarm_names is set; the
+  # module's own alarms (created and alarm_names) are always on it.
+  allowed_alarm_names = length(var.allowed_alarm_names) == 0 ? null : sort(distinct(concat(local.watched, var.allowed_alarm_names)))
+  alarm_arn_prefix    = "arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:alarm:"
+
+  # EventBridge route: watched alarms entering ALARM, from this account only (a shared bus may carry other accounts' events).
+  alarm_event_pattern = templatefile("${path.module}/patterns/alarm-state-change.json", {
+    alarm_names = local.watched
+    account_id  = data.aws_caller_identity.current.account_id
+  })
 
   instance_arns = [
     for id in values(var.instance_ids) :
@@ -143,6 +153,10 @@ resource "aws_sfn_state_machine" "this" {
       error_message = "poll_interval_seconds is too short for the stop/start/status-check timeouts: the longest run would write ${local.worst_case_history_events} execution history events (Step Functions stops a run at 25,000). Raise poll_interval_seconds or lower the timeouts."
     }
     precondition {
+      condition     = local.guard_environment_size <= 4096
+      error_message = "The guard's environment would be ${local.guard_environment_size} characters; Lambda allows 4 KB in total. Shorten allowed_alarm_names and alarm_names (every name is passed to the guard in ALLOWED_ALARM_NAMES)."
+    }
+    precondition {
       condition     = length(var.alarm_names) + length(var.alarm_action_arns) + length(var.alarm_topic_arns) == 0 || var.opt_in_tag != null
       error_message = "alarm_names, alarm_action_arns and alarm_topic_arns need opt_in_tag: their alarms may name any instance, and the guard and the state machine may only act on instances they can identify, by ARN (instance_ids) or by the opt-in tag."
     }
@@ -153,17 +167,10 @@ resource "aws_sfn_state_machine" "this" {
 
 # --- guard function --------------------------------------------------------------------------------
 
-module "guard" {
-  source = "../lambda-function"
-
-  name        = local.name
-  package     = "restart_guard"
-  description = "Alarm -> bounded, deduplicated EC2 restart (cooldown ${var.cooldown_seconds}s, cap ${var.max_restarts}/${var.window_seconds}s)."
-  build_root  = var.build_root
-
-  environment = merge(
+locals {
+  # Everything the guard reads from its environment; it checks every value at cold start (ConfigError).
+  guard_settings = merge(
     {
-      STATE_MACHINE_ARN     = aws_sfn_state_machine.this.arn
       LOCK_TABLE            = aws_dynamodb_table.locks.name
       COOLDOWN_SECONDS      = tostring(var.cooldown_seconds)
       MAX_RESTARTS          = tostring(var.max_restarts)
@@ -173,26 +180,46 @@ module "guard" {
       DRY_RUN               = tostring(var.dry_run)
     },
     var.opt_in_tag == null ? {} : { OPT_IN_TAG = "${var.opt_in_tag.key}=${var.opt_in_tag.value}" },
+    local.allowed_alarm_names == null ? {} : { ALLOWED_ALARM_NAMES = jsonencode(local.allowed_alarm_names) },
   )
+  guard_environment = merge({ STATE_MACHINE_ARN = aws_sfn_state_machine.this.arn }, local.guard_settings)
+
+  # Routes 2 and 3 (optional): direct Lambda alarm actions and SNS alarm topics. Whatever the route, the
+  # guard confirms the alarm at its source and names the execution after the instance and the alarm's
+  # state-change time, so one transition that arrives by two routes starts one run.
+  guard_allowed_triggers = merge(
+    { for key, arn in var.alarm_action_arns : "alarm-${key}" => { principal = "lambda.alarms.cloudwatch.amazonaws.com", source_arn = arn } },
+    { for key, arn in var.alarm_topic_arns : "sns-${key}" => { principal = "sns.amazonaws.com", source_arn = arn } },
+  )
+
+  # Lambda limits keys and values together to 4 KB. The state machine ARN is spelled out (its name is local.name)
+  # so the size is known at plan time and the state machine's precondition does not depend on itself.
+  state_machine_arn_estimate = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:stateMachine:${local.name}"
+  guard_environment_size = length("STATE_MACHINE_ARN") + length(local.state_machine_arn_estimate) + sum(concat([0], [
+    for key, value in local.guard_settings : length(key) + length(value)
+  ]))
+}
+
+module "guard" {
+  source = "../lambda-function"
+
+  name        = local.name
+  package     = "restart_guard"
+  description = "Alarm -> bounded, deduplicated EC2 restart (cooldown ${var.cooldown_seconds}s, cap ${var.max_restarts}/${var.window_seconds}s)."
+  build_root  = var.build_root
+
+  environment = local.guard_environment
 
   policy_documents = { guard = data.aws_iam_policy_document.guard.json }
 
   event_rules = {
     alarm = {
-      description = "Watched alarms entering ALARM -> ${local.name} guard"
-      event_pattern = templatefile("${path.module}/patterns/alarm-state-change.json", {
-        alarm_names = local.watched
-      })
+      description   = "Watched alarms entering ALARM -> ${local.name} guard"
+      event_pattern = local.alarm_event_pattern
     }
   }
 
-  # Routes 2 and 3 (optional): direct Lambda alarm actions and SNS alarm topics. Whatever the route, the
-  # guard names the execution after the instance and the alarm's state-change time, so one transition that
-  # arrives by two routes starts one run.
-  allowed_triggers = merge(
-    { for key, arn in var.alarm_action_arns : "alarm-${key}" => { principal = "lambda.alarms.cloudwatch.amazonaws.com", source_arn = arn } },
-    { for key, arn in var.alarm_topic_arns : "sns-${key}" => { principal = "sns.amazonaws.com", source_arn = arn } },
-  )
+  allowed_triggers = local.guard_allowed_triggers
 
   create_alarms      = var.create_function_alarms
   alarm_topic_arn    = var.function_alarm_topic_arn != null ? var.function_alarm_topic_arn : aws_sns_topic.notifications.arn

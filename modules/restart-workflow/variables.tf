@@ -50,8 +50,8 @@ variable "instance_ids" {
   default     = {}
 
   validation {
-    condition     = alltrue([for k, id in var.instance_ids : can(regex("^i-[0-9a-f]{8,17}$", id)) && can(regex("^[A-Za-z0-9_-]{1,40}$", k))])
-    error_message = "instance_ids values must be EC2 instance ids (i-0123456789abcdef0) and keys 1-40 letters, digits, hyphens or underscores."
+    condition     = alltrue([for k, id in var.instance_ids : can(regex("^i-([0-9a-f]{8}|[0-9a-f]{17})$", id)) && can(regex("^[A-Za-z0-9_-]{1,40}$", k))])
+    error_message = "instance_ids values must be EC2 instance ids (i- and exactly 8 or 17 lower-case hex digits, e.g. i-0123456789abcdef0) and keys 1-40 letters, digits, hyphens or underscores."
   }
 }
 
@@ -86,8 +86,8 @@ variable "alarm" {
   }
 
   validation {
-    condition     = var.alarm.evaluation_periods >= 1 && var.alarm.datapoints_to_alarm >= 1 && var.alarm.datapoints_to_alarm <= var.alarm.evaluation_periods
-    error_message = "alarm.evaluation_periods must be >= 1 and alarm.datapoints_to_alarm between 1 and evaluation_periods."
+    condition     = var.alarm.evaluation_periods >= 1 && var.alarm.datapoints_to_alarm >= 1 && var.alarm.datapoints_to_alarm <= var.alarm.evaluation_periods && floor(var.alarm.evaluation_periods) == var.alarm.evaluation_periods && floor(var.alarm.datapoints_to_alarm) == var.alarm.datapoints_to_alarm
+    error_message = "alarm.evaluation_periods must be a whole number >= 1 and alarm.datapoints_to_alarm a whole number between 1 and evaluation_periods."
   }
 
   validation {
@@ -102,8 +102,19 @@ variable "alarm_names" {
   default     = []
 
   validation {
-    condition     = alltrue([for n in var.alarm_names : length(n) >= 1 && length(n) <= 255])
-    error_message = "alarm_names entries must be CloudWatch alarm names (1-255 characters)."
+    condition     = alltrue([for n in var.alarm_names : length(n) >= 1 && length(n) <= 255 && !can(regex("[[:cntrl:]]", n))])
+    error_message = "alarm_names entries must be CloudWatch alarm names (1-255 characters, no control characters)."
+  }
+}
+
+variable "allowed_alarm_names" {
+  type        = list(string)
+  description = "Allow-list of alarm names the guard acts on, whatever route they arrive by. The module's own alarms (those created for instance_ids and those in alarm_names) are always allowed. Empty (default) means any alarm that passes the guard's checks, which always include reading the alarm with cloudwatch:DescribeAlarms: it must exist in this account and region, be in ALARM and watch exactly the event's instance. With entries, the guard's DescribeAlarms permission is also limited to these alarms."
+  default     = []
+
+  validation {
+    condition     = alltrue([for n in var.allowed_alarm_names : length(n) >= 1 && length(n) <= 255 && !can(regex("[[:cntrl:]]", n))])
+    error_message = "allowed_alarm_names entries must be CloudWatch alarm names (1-255 characters, no control characters)."
   }
 }
 
@@ -138,8 +149,14 @@ variable "opt_in_tag" {
   default     = null
 
   validation {
-    condition     = var.opt_in_tag == null || try(length(trimspace(var.opt_in_tag.key)) > 0 && !strcontains(var.opt_in_tag.key, "="), false)
-    error_message = "opt_in_tag.key must be non-empty and must not contain '='."
+    condition = var.opt_in_tag == null || try(
+      length(var.opt_in_tag.key) >= 1 && length(var.opt_in_tag.key) <= 128 && !strcontains(var.opt_in_tag.key, "=") &&
+      length(var.opt_in_tag.value) <= 256 &&
+      trimspace(var.opt_in_tag.key) == var.opt_in_tag.key && trimspace(var.opt_in_tag.value) == var.opt_in_tag.value &&
+      !can(regex("[[:cntrl:]]", "${var.opt_in_tag.key}${var.opt_in_tag.value}")),
+      false
+    )
+    error_message = "opt_in_tag.key must be 1-128 characters without '=', opt_in_tag.value at most 256 characters; neither may start or end with whitespace or contain control characters."
   }
 }
 
@@ -149,8 +166,8 @@ variable "cooldown_seconds" {
   default     = 1800
 
   validation {
-    condition     = var.cooldown_seconds >= 0 && floor(var.cooldown_seconds) == var.cooldown_seconds
-    error_message = "cooldown_seconds must be a whole number >= 0."
+    condition     = var.cooldown_seconds >= 0 && var.cooldown_seconds <= 31536000 && floor(var.cooldown_seconds) == var.cooldown_seconds
+    error_message = "cooldown_seconds must be a whole number between 0 and 31536000 (365 days)."
   }
 }
 
@@ -160,8 +177,8 @@ variable "max_restarts" {
   default     = 3
 
   validation {
-    condition     = var.max_restarts >= 1 && floor(var.max_restarts) == var.max_restarts
-    error_message = "max_restarts must be a whole number >= 1."
+    condition     = var.max_restarts >= 1 && var.max_restarts <= 100 && floor(var.max_restarts) == var.max_restarts
+    error_message = "max_restarts must be a whole number between 1 and 100."
   }
 }
 
@@ -171,8 +188,8 @@ variable "window_seconds" {
   default     = 86400
 
   validation {
-    condition     = var.window_seconds >= 60 && floor(var.window_seconds) == var.window_seconds
-    error_message = "window_seconds must be a whole number >= 60."
+    condition     = var.window_seconds >= 60 && var.window_seconds <= 31536000 && floor(var.window_seconds) == var.window_seconds
+    error_message = "window_seconds must be a whole number between 60 and 31536000 (365 days)."
   }
 }
 
@@ -182,8 +199,8 @@ variable "max_alarm_age_seconds" {
   default     = 3600
 
   validation {
-    condition     = var.max_alarm_age_seconds >= 60 && floor(var.max_alarm_age_seconds) == var.max_alarm_age_seconds
-    error_message = "max_alarm_age_seconds must be a whole number >= 60."
+    condition     = var.max_alarm_age_seconds >= 60 && var.max_alarm_age_seconds <= 86400 && floor(var.max_alarm_age_seconds) == var.max_alarm_age_seconds
+    error_message = "max_alarm_age_seconds must be a whole number between 60 and 86400 (one day)."
   }
 }
 
@@ -204,8 +221,8 @@ variable "stop_timeout_seconds" {
   default     = 600
 
   validation {
-    condition     = var.stop_timeout_seconds >= 60 && var.stop_timeout_seconds <= 3600
-    error_message = "stop_timeout_seconds must be between 60 and 3600."
+    condition     = var.stop_timeout_seconds >= 60 && var.stop_timeout_seconds <= 3600 && floor(var.stop_timeout_seconds) == var.stop_timeout_seconds
+    error_message = "stop_timeout_seconds must be a whole number between 60 and 3600."
   }
 }
 
@@ -215,8 +232,8 @@ variable "start_timeout_seconds" {
   default     = 600
 
   validation {
-    condition     = var.start_timeout_seconds >= 60 && var.start_timeout_seconds <= 3600
-    error_message = "start_timeout_seconds must be between 60 and 3600."
+    condition     = var.start_timeout_seconds >= 60 && var.start_timeout_seconds <= 3600 && floor(var.start_timeout_seconds) == var.start_timeout_seconds
+    error_message = "start_timeout_seconds must be a whole number between 60 and 3600."
   }
 }
 
@@ -226,8 +243,8 @@ variable "status_check_timeout_seconds" {
   default     = 900
 
   validation {
-    condition     = var.status_check_timeout_seconds >= 60 && var.status_check_timeout_seconds <= 3600
-    error_message = "status_check_timeout_seconds must be between 60 and 3600."
+    condition     = var.status_check_timeout_seconds >= 60 && var.status_check_timeout_seconds <= 3600 && floor(var.status_check_timeout_seconds) == var.status_check_timeout_seconds
+    error_message = "status_check_timeout_seconds must be a whole number between 60 and 3600."
   }
 }
 

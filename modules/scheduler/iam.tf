@@ -23,47 +23,12 @@ data "aws_iam_policy_document" "function" {
   }
 
   statement {
-    sid       = "StartStopScheduledInstances"
-    actions   = ["ec2:StartInstances", "ec2:StopInstances"]
-    resources = ["${local.arn_prefix}:ec2:${local.region}:${local.account_id}:instance/*"]
-
-    condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/${var.tag_key}"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "MarkStoppedInstances"
-    actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
-    resources = ["${local.arn_prefix}:ec2:${local.region}:${local.account_id}:instance/*"]
-
-    condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/${var.tag_key}"
-      values   = ["false"]
-    }
-
-    # Only the stop marker, and a request must name it (DeleteTags without keys would remove every tag).
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "aws:TagKeys"
-      values   = [local.stopped_by_tag]
-    }
-
-    condition {
-      test     = "Null"
-      variable = "aws:TagKeys"
-      values   = ["false"]
-    }
-  }
-
-  statement {
     sid       = "StartEncryptedVolumes"
     actions   = ["kms:CreateGrant"]
     resources = length(var.volume_kms_key_arns) > 0 ? var.volume_kms_key_arns : ["${local.arn_prefix}:kms:${local.region}:${local.account_id}:key/*"]
 
+    # The grant is on the KMS key, not on the instance: no schedule tag to test here. EC2 asks for it
+    # while it starts an instance, which the statement below only allows for scheduled instances.
     condition {
       test     = "Bool"
       variable = "kms:GrantIsForAWSResource"
@@ -71,63 +36,97 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  statement {
-    sid       = "ResizeScheduledGroups"
-    actions   = ["autoscaling:UpdateAutoScalingGroup"]
-    resources = ["${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
+  # Every mutating statement requires the schedule tag to name a CONFIGURED schedule
+  # (aws:ResourceTag/<tag_key> is one of var.schedules' keys), so tagging a resource
+  # <tag_key>=anything does not enrol it. aws:ResourceTag is the tag already on the resource when the
+  # request is authorized; Start/StopInstances, CreateTags/DeleteTags (instance), UpdateAutoScalingGroup,
+  # CreateOrUpdateTags/DeleteTags (autoScalingGroup) and Start/Stop DBInstance/DBCluster (db, cluster)
+  # all support it (Service Authorization Reference). With no schedule configured there is no name to
+  # allow, and these statements are left out (an empty StringEquals list would match nothing anyway).
+  dynamic "statement" {
+    for_each = length(local.schedule_names) > 0 ? [1] : []
+    content {
+      sid = "StartStopScheduledResources"
+      actions = [
+        "ec2:StartInstances",
+        "ec2:StopInstances",
+        "autoscaling:UpdateAutoScalingGroup",
+        "rds:StartDBInstance",
+        "rds:StopDBInstance",
+        "rds:StartDBCluster",
+        "rds:StopDBCluster",
+      ]
+      resources = [
+        "${local.arn_prefix}:ec2:${local.region}:${local.account_id}:instance/*",
+        "${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*",
+        "${local.arn_prefix}:rds:${local.region}:${local.account_id}:db:*",
+        "${local.arn_prefix}:rds:${local.region}:${local.account_id}:cluster:*",
+      ]
 
-    condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/${var.tag_key}"
-      values   = ["false"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${var.tag_key}"
+        values   = local.schedule_names
+      }
     }
   }
 
-  statement {
-    sid       = "SaveGroupSizes"
-    actions   = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"]
-    resources = ["${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
+  # The tag writes. The key being written (the stop marker, the saved size) is never on the resource
+  # before the request, so the resource condition tests the SCHEDULE tag, which is; aws:TagKeys limits
+  # every request to the function's own key, so the function can neither enrol a resource (write
+  # <tag_key>) nor move it to another schedule, and a request must name its keys (DeleteTags without
+  # keys would remove every tag).
+  dynamic "statement" {
+    for_each = length(local.schedule_names) > 0 ? [1] : []
+    content {
+      sid       = "MarkStoppedInstances"
+      actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
+      resources = ["${local.arn_prefix}:ec2:${local.region}:${local.account_id}:instance/*"]
 
-    condition {
-      test     = "Null"
-      variable = "aws:ResourceTag/${var.tag_key}"
-      values   = ["false"]
-    }
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${var.tag_key}"
+        values   = local.schedule_names
+      }
 
-    condition {
-      test     = "ForAllValues:StringEquals"
-      variable = "aws:TagKeys"
-      values   = [local.saved_size_tag]
-    }
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "aws:TagKeys"
+        values   = [local.stopped_by_tag]
+      }
 
-    condition {
-      test     = "Null"
-      variable = "aws:TagKeys"
-      values   = ["false"]
-    }
-  }
-
-  statement {
-    sid       = "StartStopScheduledDatabases"
-    actions   = ["rds:StartDBInstance", "rds:StopDBInstance"]
-    resources = ["${local.arn_prefix}:rds:${local.region}:${local.account_id}:db:*"]
-
-    condition {
-      test     = "Null"
-      variable = "rds:db-tag/${var.tag_key}"
-      values   = ["false"]
+      condition {
+        test     = "Null"
+        variable = "aws:TagKeys"
+        values   = ["false"]
+      }
     }
   }
 
-  statement {
-    sid       = "StartStopScheduledClusters"
-    actions   = ["rds:StartDBCluster", "rds:StopDBCluster"]
-    resources = ["${local.arn_prefix}:rds:${local.region}:${local.account_id}:cluster:*"]
+  dynamic "statement" {
+    for_each = length(local.schedule_names) > 0 ? [1] : []
+    content {
+      sid       = "SaveGroupSizes"
+      actions   = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"]
+      resources = ["${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
 
-    condition {
-      test     = "Null"
-      variable = "rds:cluster-tag/${var.tag_key}"
-      values   = ["false"]
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${var.tag_key}"
+        values   = local.schedule_names
+      }
+
+      condition {
+        test     = "ForAllValues:StringEquals"
+        variable = "aws:TagKeys"
+        values   = [local.saved_size_tag]
+      }
+
+      condition {
+        test     = "Null"
+        variable = "aws:TagKeys"
+        values   = ["false"]
+      }
     }
   }
 }

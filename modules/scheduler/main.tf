@@ -8,6 +8,19 @@ locals {
   partition     = data.aws_partition.current.partition
   region        = data.aws_region.current.region
 
+  # The configured schedule names (the values the schedule tag may take): the function's IAM conditions
+  # and its SCHEDULE_NAMES list both come from here, so the two cannot disagree.
+  schedule_names = sort(keys(var.schedules))
+
+  # What the function reads at cold start (functions/scheduler/handler.py, Config.from_env).
+  function_environment = {
+    TAG_KEY                = var.tag_key
+    SCHEDULE_NAMES         = jsonencode(local.schedule_names)
+    DRY_RUN                = tostring(var.dry_run)
+    HIBERNATE              = tostring(var.hibernate)
+    VERIFY_TIMEOUT_SECONDS = tostring(var.verify_timeout_seconds)
+  }
+
   # One EventBridge Scheduler schedule per (named schedule, action), keyed "<schedule>-<action>".
   schedule_actions = merge([
     for name, s in var.schedules : {
@@ -26,12 +39,7 @@ module "function" {
   description = "Starts and stops ${var.tag_key}-tagged EC2 instances, Auto Scaling groups and RDS databases on named schedules."
   build_root  = var.build_root
   timeout     = var.verify_timeout_seconds + 90
-  environment = {
-    TAG_KEY                = var.tag_key
-    DRY_RUN                = tostring(var.dry_run)
-    HIBERNATE              = tostring(var.hibernate)
-    VERIFY_TIMEOUT_SECONDS = tostring(var.verify_timeout_seconds)
-  }
+  environment = local.function_environment
   policy_documents = {
     scheduler = data.aws_iam_policy_document.function.json
   }

@@ -25,12 +25,18 @@ variable "schedules" {
     expression (EventBridge Scheduler cron(...), rate(...) or at(...)) evaluated in `timezone` (IANA name or UTC),
     `skip_dates` (YYYY-MM-DD in that zone) on which nothing is done, and the resource kinds it acts on
     (ec2, asg, rds). Overnight periods need nothing special: start and stop are independent schedules.
+    At most 50; only resources tagged with one of these names can be started, stopped or tagged.
   EOT
   default     = {}
 
   validation {
     condition     = alltrue([for k, s in var.schedules : can(regex("^[A-Za-z0-9_.-]{1,32}$", k)) && k != "manual"])
     error_message = "schedules keys (the tag values) must be 1-32 letters, digits, '.', '_' or '-', and not \"manual\" (reserved for manual runs)."
+  }
+
+  validation {
+    condition     = length(var.schedules) <= 50
+    error_message = "At most 50 schedules: the function's IAM policy names every schedule in three statements and must stay within IAM's 10,240-character limit for a role's inline policies."
   }
 
   validation {
@@ -76,7 +82,7 @@ variable "schedules" {
 
 variable "tag_key" {
   type        = string
-  description = "Tag whose value names a resource's schedule. The function's IAM policy only allows acting on resources that carry it."
+  description = "Tag whose value names a resource's schedule. The function's IAM policy only allows acting on resources whose tag value is one of the keys of schedules."
   default     = "Schedule"
 
   validation {

@@ -25,6 +25,7 @@ FLEET = 1200
 PER_LAUNCH = 200  # RunInstances calls with MinCount = MaxCount = 200
 LIMIT = FLEET // 50
 ENV = {"TAG_KEY": "Schedule", "DRY_RUN": "false", "HIBERNATE": "false", "VERIFY_TIMEOUT_SECONDS": "20"}
+ENV["SCHEDULE_NAMES"] = '["office-hours"]'  # what modules/scheduler passes for its one schedule
 ENV["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
 
 

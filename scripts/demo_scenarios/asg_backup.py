@@ -1,8 +1,9 @@
 """asg-backup: a scale-in of three instances, each taken through the real handler with the events AWS sends.
 
 * web-1 is an online SSM managed node: the terminate lifecycle action sends the backup document; the document's
-  own shell script then runs here under sh against a stub IMDSv2 (127.0.0.1) and a stub `aws` that hands the
-  archive to S3 (moto) exactly as `aws s3 cp` would; the Success status event completes the hook with CONTINUE.
+  own shell script then runs here under sh against a stub IMDSv2 (127.0.0.1; a `curl` wrapper on PATH points the
+  script's http://169.254.169.254 there) and a stub `aws` that hands the archive to S3 (moto) exactly as
+  `aws s3 cp` would; the Success status event completes the hook with CONTINUE.
   A second delivery of both events changes nothing.
 * web-2 is managed but its backup fails (status Failed with the script's error): the hook is completed with the
   failure result and the error is published.
@@ -49,6 +50,8 @@ DOCUMENT = "opskit-asg-backup"
 BUCKET = "opskit-asg-backup-demo"
 ENV = {
     "DOCUMENT_NAME": DOCUMENT,
+    "DOCUMENT_VERSION": "1",
+    "AUTOSCALING_GROUP_NAMES": json.dumps([GROUP]),
     "BUCKET": BUCKET,
     "PREFIX": "asg-backup",
     "BACKUP_PATHS": "[]",  # set in run(): a temporary directory standing in for /var/log
@@ -188,12 +191,20 @@ def run_document_script(work: Path, instance_id: str, parameters: dict[str, list
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "aws").write_text('#!/bin/sh\nprintf \'%s\\n\' "$@" > "$STUB_ARGS"\ncp "$3" "$STUB_UPLOAD"\n')
     (bin_dir / "aws").chmod(0o755)
+    # The script asks the link-local IMDS; this curl hands those URLs to the real curl with the stub's address.
+    imds_url = "http://169.254.169.254"
+    (bin_dir / "curl").write_text(
+        "#!/bin/sh\nfor arg do\n  shift\n"
+        f'  case "$arg" in {imds_url}/*) arg="$IMDS_STUB${{arg#{imds_url}}}" ;; esac\n'
+        f'  set -- "$@" "$arg"\ndone\nexec "{shutil.which("curl")}" "$@"\n'
+    )
+    (bin_dir / "curl").chmod(0o755)
     with imds(instance_id) as endpoint:
         env = {
             "PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin",
             "STUB_ARGS": str(work / "aws-args"),
             "STUB_UPLOAD": str(work / "upload.tar.gz"),
-            "SSM_MetadataEndpoint": endpoint,
+            "IMDS_STUB": endpoint,
             "SSM_KmsKeyId": "",
             **{f"SSM_{name}": values[0] for name, values in parameters.items()},
         }
@@ -205,6 +216,14 @@ def run_document_script(work: Path, instance_id: str, parameters: dict[str, list
 def invocation(command_id: str, instance_id: str) -> dict[str, Any]:
     command = ssm_backends[DEFAULT_ACCOUNT_ID][REGION].get_command_by_id(command_id)
     return command.get_invocation(instance_id, None)
+
+
+def as_run_command_records(command_id: str, instance_id: str) -> None:
+    """moto adds every EC2 instance to a command sent with InstanceIds and no Targets (its target filter is
+    empty); Run Command records the named instance only, and the handler checks the status event against it."""
+    command = ssm_backends[DEFAULT_ACCOUNT_ID][REGION].get_command_by_id(command_id)
+    command.instance_ids = [instance_id]
+    command.invocations = [i for i in command.invocations if i["InstanceId"] == instance_id]
 
 
 # --- the scenario ----------------------------------------------------------------------------------
@@ -286,6 +305,8 @@ def _scenario(report: Report, work: Path) -> None:
     with contextlib.redirect_stdout(emf):
         for instance_id in (web1, web2, web3):
             results[instance_id] = handler.handler(events[instance_id], None)
+            if results[instance_id]["command_id"]:
+                as_run_command_records(results[instance_id]["command_id"], instance_id)
     report.table(
         ["instance", "decision", "command"],
         [[i, r["decision"], r["command_id"] or "-"] for i, r in results.items()],
@@ -344,6 +365,12 @@ def _scenario(report: Report, work: Path) -> None:
     report.check(done["decision"] == "backup_succeeded", f"{web1}: Success verified in S3, hook completed")
     report.check(failed["decision"] == "backup_failed", f"{web2}: failure reported, hook completed")
     report.check(redelivered["decision"] == "already_completed", "redelivered status: treated as done, not raised")
+    try:  # a status event naming web-3 for web-1's command: nothing of web-3's may be completed
+        handler.handler(status_event(web3, command_id, "Success"), None)
+        refused = ""
+    except common.InputError as exc:
+        refused = str(exc)
+    report.check(f"targets ['{web1}'], not {web3}" in refused, "status event for another instance: refused")
     report.check(
         hooks.completed[1:] == [{"instance": web1, "result": "CONTINUE"}, {"instance": web2, "result": "ABANDON"}],
         "hooks: CONTINUE after the backup, ABANDON (FAILURE_RESULT) after the failure",

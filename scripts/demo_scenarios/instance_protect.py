@@ -9,6 +9,8 @@ matched against the rule's pattern file (what EventBridge would deliver) and han
   scratch-1  untagged, stopped by hand                       -> stays stopped (not protected)
   flaky-1    Protected=true, stops four times in a row       -> started three times, then the restart cap
                                                                 holds it stopped and a notice says so
+  db-1       Protected=true, an operator tags opskit:hold    -> stays stopped (held), notice published
+             and stops it to contain an incident
   batch-1    started by hand (the scheduler does not know)   -> the running event clears the stale marker
              then crashes (unplanned stop)                   -> started again, notice published
 """
@@ -27,16 +29,19 @@ from opskit_tools.eventpattern import matches
 from opskit_tools.loader import load_event, load_handler
 from opskit_tools.paths import FUNCTIONS, MODULES
 from opskit_tools.scenarios import Report, collect_logs, environment
+from opskit_tools.tftemplate import render_json
 
 ORDER = 60
 TITLE = "instance-protect: restart protected instances, respect planned stops, cap crash loops"
 
 REGION = "eu-central-1"
+ACCOUNT = "123456789012"  # moto's account, and the fixtures'
 ENV = {
     "PROTECT_TAG": "Protected=true",
     "SCHEDULE_TAG_KEY": "Schedule",
     "STOPPED_BY_TAG_KEY": "opskit:stopped-by",
     "RESTARTS_TAG_KEY": "opskit:protect-restarts",
+    "HOLD_TAG_KEY": "opskit:hold",
     "MAX_RESTARTS": "3",
     "WINDOW_SECONDS": "3600",
     "TAG_KEY": "Schedule",  # the scheduler's
@@ -47,12 +52,13 @@ ENV = {
 def _state_event(instance_id: str, state: str) -> dict[str, Any]:
     event = copy.deepcopy(load_event(f"instance_protect/instance-{state}.json"))
     event["detail"]["instance-id"] = instance_id
-    event["resources"] = [f"arn:aws:ec2:{REGION}:123456789012:instance/{instance_id}"]
+    event["resources"] = [f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{instance_id}"]
     return event
 
 
 def run(report: Report) -> None:
-    pattern = json.loads((MODULES / "instance-protect/patterns/instance-state.json").read_text(encoding="utf-8"))
+    # Rendered as Terraform renders it: the rule only matches the deploying account's events.
+    pattern = render_json(MODULES / "instance-protect/patterns/instance-state.json", account_id=ACCOUNT)
     use_scheduler = (FUNCTIONS / "scheduler/handler.py").exists()
     with environment(ENV), mock_aws():
         _run(report, pattern, use_scheduler)
@@ -86,11 +92,12 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
         "batch-1": launch("batch-1", {"Protected": "true", "Schedule": "office-hours"}),
         "scratch-1": launch("scratch-1", {}),
         "flaky-1": launch("flaky-1", {"Protected": "true"}),
+        "db-1": launch("db-1", {"Protected": "true"}),
     }
     report.line(
         "Function environment: " + ", ".join(f"{k}={ENV[k]}" for k in ("PROTECT_TAG", "MAX_RESTARTS", "WINDOW_SECONDS"))
     )
-    report.line(f"Rule pattern (patterns/instance-state.json): {json.dumps(pattern)}")
+    report.line(f"Rule pattern (patterns/instance-state.json, rendered): {json.dumps(pattern)}")
     report.line()
 
     rows: list[list[Any]] = []
@@ -136,6 +143,14 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
             "running",
         )
         deliver("batch-1", "crashed later (unplanned stop)", by_hand("batch-1"))
+
+        def hold_then_stop() -> None:  # the runbook: tag it, then stop it
+            ec2.create_tags(Resources=[ids["db-1"]], Tags=[{"Key": "opskit:hold", "Value": "INC-4711 containment"}])
+            ec2.stop_instances(InstanceIds=[ids["db-1"]])
+
+        deliver("db-1", "tagged opskit:hold, then stopped by an operator", hold_then_stop)
+        foreign = {**_state_event(ids["web-1"], "stopped"), "account": "210987654321"}
+        foreign_matched = matches(pattern, foreign)
 
         delivered = {
             other: matches(pattern, _state_event(ids["web-1"], other))
@@ -197,9 +212,16 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
         "batch-1's later unplanned stop was restarted (no longer mistaken for a scheduler stop)",
     )
     report.check(
-        sum("started" in s and "again" in s for s in subjects) == 5 and sum("restart cap" in s for s in subjects) == 1,
-        "5 restart notices and 1 restart-cap notice were published",
+        results["db-1"][0]["reason"] == "held" and state(ids["db-1"]) == "stopped",
+        "db-1 (protected, tagged opskit:hold, then stopped by an operator) stays stopped",
     )
+    report.check(
+        sum("started" in s and "again" in s for s in subjects) == 5
+        and sum("restart cap" in s for s in subjects) == 1
+        and sum("(on hold)" in s for s in subjects) == 1,
+        "5 restart notices, 1 restart-cap notice and 1 hold notice were published",
+    )
+    report.check(not foreign_matched, "a stopped event from another account (shared bus) does not match the rule")
     report.check(
         not any(delivered.values()),
         "pending, stopping, shutting-down and terminated events do not match the rule",

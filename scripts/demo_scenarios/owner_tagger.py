@@ -94,8 +94,9 @@ def run(report: Report) -> None:
 def _run(report: Report) -> None:
     handler = load_handler("owner_tagger")
     ec2 = boto3.client("ec2", region_name=REGION)
+    account = boto3.client("sts", region_name=REGION).get_caller_identity()["Account"]
     pattern = tftemplate.render_json(
-        MODULES / "owner-tagger" / "patterns" / "cloudtrail-create.json", event_names=EVENT_NAMES
+        MODULES / "owner-tagger" / "patterns" / "cloudtrail-create.json", event_names=EVENT_NAMES, account_id=account
     )
 
     alice = _launch(ec2, count=2)
@@ -125,9 +126,16 @@ def _run(report: Report) -> None:
         ("RunInstances with --dry-run", load_event("owner_tagger/run-instances-dry-run.json")),
         ("RunInstances denied (UnauthorizedOperation)", load_event("owner_tagger/run-instances-failed.json")),
         ("CreateVolume, volume deleted before tagging", gone),
+        (
+            "RunInstances in another account on a shared bus",
+            {**load_event("owner_tagger/run-instances-iam-user.json"), "account": "210987654321"},
+        ),
     ]
 
-    report.line(f"Rule pattern (event_names = {EVENT_NAMES}): successful EC2 create calls without errorCode.")
+    report.line(
+        f"Rule pattern (event_names = {EVENT_NAMES}): successful EC2 create calls without errorCode, "
+        f"account {account} only."
+    )
     rows = []
     outcomes: dict[str, Any] = {}
     with collect_logs(handler.LOG.name) as records:
@@ -191,6 +199,10 @@ def _run(report: Report) -> None:
     report.check(
         all(outcomes[label] == "not delivered" for label, _ in deliveries[4:6]),
         "dry-run and failed calls are dropped by the rule (no invocation)",
+    )
+    report.check(
+        outcomes[deliveries[7][0]] == "not delivered",
+        "an event of another account on a shared bus is dropped by the rule (account is pinned)",
     )
     _, gone_outcome = outcomes[deliveries[6][0]]
     report.check(

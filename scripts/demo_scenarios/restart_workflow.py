@@ -1,6 +1,7 @@
-"""restart-workflow: a CPU alarm → the guard → one bounded restart on Step Functions → the instance is
-running again; then the same alarm re-delivered (also by SNS and as a Lambda alarm action), a second alarm
-inside the cooldown and a spot instance are all refused."""
+"""restart-workflow: a CPU alarm → the guard (which confirms the alarm with CloudWatch) → one bounded restart
+on Step Functions → the instance is running again; then the same alarm re-delivered (also by SNS and as a
+Lambda alarm action), a second alarm inside the cooldown, a spot instance and an ALARM published to the topic
+for an alarm that is not in ALARM are all refused."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ ORDER = 40
 TITLE = "restart-workflow: CPU alarm → guard → Step Functions stop/start (cooldown, cap, dedupe)"
 
 TABLE = "opskit-demo-restart-workflow-locks"
+ALARM = "opskit-restart-web-1-cpu"  # the alarm name in the documented-shape fixtures
 TAG = "opskit:stopped-by"
 FIXTURE_TIME = "2024-05-14T09:12:41.421+0000"  # the state-change time in the documented-shape fixtures
 
@@ -42,6 +44,23 @@ def _other_route(fixture: str, instance_id: str, when: datetime) -> dict[str, An
     documented = json.dumps(loader.load_event(f"restart_guard/{fixture}"))
     stamp = when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}+0000"
     return json.loads(documented.replace("i-0abcd1234ef567890", instance_id).replace(FIXTURE_TIME, stamp))
+
+
+def _alarm(cloudwatch: Any, name: str, instance_id: str, state: str) -> None:
+    """The CloudWatch alarm the guard reads back before it acts (CPU > 80 % for 5 of 5 minutes)."""
+    cloudwatch.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=5,
+        DatapointsToAlarm=5,
+        Threshold=80,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "InstanceId", "Value": instance_id}],
+    )
+    cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason="demo")
 
 
 def _invoke(guard: Any, event: dict[str, Any]) -> dict[str, Any]:
@@ -92,7 +111,9 @@ def run(report: Report) -> None:
 
 
 def _scenario(report: Report) -> None:
-    ec2, ddb, sns, sqs, sfn = (opskit_common.client(s) for s in ("ec2", "dynamodb", "sns", "sqs", "stepfunctions"))
+    ec2, ddb, sns, sqs, sfn, cloudwatch = (
+        opskit_common.client(s) for s in ("ec2", "dynamodb", "sns", "sqs", "stepfunctions", "cloudwatch")
+    )
     web = ec2.run_instances(
         ImageId="ami-12c6146b",
         MinCount=1,
@@ -132,6 +153,7 @@ def _scenario(report: Report) -> None:
     os.environ["STATE_MACHINE_ARN"] = machine
 
     template = loader.load_event("restart_guard/eventbridge-alarm.json")
+    _alarm(cloudwatch, ALARM, web, "ALARM")
     now = datetime.now(UTC).replace(microsecond=421000)
     guard = loader.load_handler("restart_guard")
 
@@ -170,8 +192,15 @@ def _scenario(report: Report) -> None:
     rows.append(["same transition via a Lambda alarm action", via_action["decision"], via_action["reason"]])
     later = _invoke(guard, _alarm_event(template, web, now + timedelta(minutes=5)))
     rows.append(["next ALARM transition (+5 min)", later["decision"], later["reason"]])
-    spotted = _invoke(guard, _alarm_event(template, spot, now))
+    spot_event = _alarm_event(template, spot, now)
+    spot_event["detail"]["alarmName"] = "opskit-restart-spot-cpu"
+    _alarm(cloudwatch, "opskit-restart-spot-cpu", spot, "ALARM")
+    spotted = _invoke(guard, spot_event)
     rows.append(["alarm on a spot instance", spotted["decision"], spotted["reason"]])
+    _alarm(cloudwatch, "opskit-restart-db-1-cpu", web, "OK")
+    forged = json.loads(json.dumps(_other_route("sns-alarm.json", web, now)).replace(ALARM, "opskit-restart-db-1-cpu"))
+    faked = _invoke(guard, forged)
+    rows.append(["ALARM published to the topic, alarm is OK", faked["decision"], faked["reason"]])
     report.table(["event", "decision", "reason"], rows)
     executions = sfn.list_executions(stateMachineArn=machine)["executions"]
     report.check(again["reason"] == "already handled: execution exists", "a re-delivered alarm is already handled")
@@ -181,4 +210,8 @@ def _scenario(report: Report) -> None:
     )
     report.check(later["reason"].startswith("in cooldown"), "a second alarm inside the cooldown is refused")
     report.check(spotted["reason"].startswith("spot instance"), "spot instances are never stopped")
+    report.check(
+        faked["reason"] == "alarm 'opskit-restart-db-1-cpu' is OK now, not ALARM",
+        "an ALARM anyone could publish to the topic is checked against CloudWatch first, and refused",
+    )
     report.check(len(executions) == 1, f"one execution in total ({len(executions)})")

@@ -1,6 +1,6 @@
 """scheduler: an office-hours fleet on moto, stopped and started by the real handler with the exact
 payload modules/scheduler's EventBridge Scheduler schedules send; then a dry run, a skip date and a
-manual run that lists an untagged instance."""
+manual run that lists an untagged instance and one tagged with a schedule nobody configured."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ ZONE = "Europe/Berlin"
 TEMPLATE = MODULES / "scheduler" / "templates" / "input.json.tftpl"
 ENV = {
     "TAG_KEY": "Schedule",
+    "SCHEDULE_NAMES": json.dumps([SCHEDULE, "nightly-stop"]),  # the module's schedules (jsonencode(keys))
     "DRY_RUN": "false",
     "HIBERNATE": "false",
     "VERIFY_TIMEOUT_SECONDS": "20",
@@ -65,6 +66,7 @@ def _fleet() -> dict[str, str]:
         "dev-box-1": instance("dev-box-1", SCHEDULE),
         "dev-box-2": instance("dev-box-2", SCHEDULE),
         "prod-api (untagged)": instance("prod-api", None),
+        "db-admin (Schedule=anything)": instance("db-admin", "anything"),
     }
     ec2.create_launch_template(LaunchTemplateName="web", LaunchTemplateData={"ImageId": image})
     asg.create_auto_scaling_group(
@@ -161,6 +163,7 @@ def _run(report: Report) -> None:
     marked = all(after[k] == "stopped [scheduler:office-hours]" for k in list(fleet)[:3])
     report.check(marked, "tagged instances stopped and marked opskit:stopped-by=scheduler:office-hours")
     report.check(after["prod-api (untagged)"] == "running", "untagged instance untouched")
+    report.check(after["db-admin (Schedule=anything)"] == "running", "instance of an unconfigured schedule untouched")
     report.check(fleet["web member (in ASG)"] not in result["succeeded"], "ASG member left to its group")
     report.check(after["asg/web"] == "0/0/0 [saved min=2,max=4,desired=3]", "ASG scaled to 0/0/0 with 2/4/3 saved")
     report.check(after["rds-db/app-db"] == "stopped", "RDS instance stopped")
@@ -187,8 +190,9 @@ def _run(report: Report) -> None:
     report.check(after["rds-db/app-db"] == "available", "RDS instance available")
     report.check(result["failed"] == [], "start verified: no instance fell back to stopped")
 
-    report.heading("scheduler: manual stop listing an untagged instance")
-    event = {"action": "stop", "instance_ids": [fleet["dev-box-1"], fleet["prod-api (untagged)"]]}
+    report.heading("scheduler: manual stop listing an untagged instance and one of an unconfigured schedule")
+    rogue = fleet["db-admin (Schedule=anything)"]
+    event = {"action": "stop", "instance_ids": [fleet["dev-box-1"], fleet["prod-api (untagged)"], rogue]}
     report.kv("event", event)
     try:
         _invoke(report, handler, event)
@@ -199,3 +203,17 @@ def _run(report: Report) -> None:
             report.kv(f"failed {item['id']}", item["error"])
         report.check(failure.result["succeeded"] == [fleet["dev-box-1"]], "tagged listed instance stopped")
         report.check(_snapshot(fleet)["prod-api (untagged)"] == "running", "untagged instance refused and running")
+        refused = [item["id"] for item in failure.result["failed"]]
+        report.check(
+            rogue in refused and _snapshot(fleet)["db-admin (Schedule=anything)"] == "running",
+            "Schedule=anything does not enrol an instance: refused and running",
+        )
+
+    report.heading("scheduler: a malformed id refuses the whole request before any AWS call")
+    event = {"action": "stop", "instance_ids": [fleet["dev-box-2"], "i-0123456789abcdef0\n"]}
+    try:
+        _invoke(report, handler, event)
+        report.check(False, "a malformed id is refused")
+    except opskit_common.InputError as refused_input:
+        report.kv("refused", str(refused_input))
+        report.check(_snapshot(fleet)["dev-box-2"] == "running", "the valid id next to it was not touched")

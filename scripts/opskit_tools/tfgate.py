@@ -31,10 +31,11 @@ from pathlib import Path
 from . import tfprovider
 from .paths import BUILD, REPO
 
-MIN_VERSION = (1, 7)
+MIN_VERSION = (1, 9)  # native tests use override_during; modules use cross-object validations
 SKIP_PARTS = {".git", ".venv", ".venv-scan", "build", "__pycache__", ".terraform", ".pytest_cache", ".ruff_cache"}
 SKIP_PARTS |= {".mypy_cache", "node_modules"}
-ENV_SUITE = Path("tests") / "environments"  # root suite run once per environments/*.tfvars
+# The root's suite run once per environments/*.tfvars and per tests/environments/*.tfvars (-var-file).
+ENV_SUITE = Path("tests") / "environments"
 TIMEOUT = 900
 
 
@@ -69,13 +70,13 @@ def _version(binary: str) -> tuple[int, ...]:
 
 
 def find_terraform() -> tuple[str | None, str]:
-    """(path of the first terraform >= 1.7, description) or (None, why there is none)."""
+    """(path of the first terraform >= 1.9, description) or (None, why there is none)."""
     found = list(terraform_binaries())
     for binary, version in found:
         if version >= MIN_VERSION:
             return binary, f"{binary} {'.'.join(map(str, version))}"
     seen = ", ".join(f"{b} {'.'.join(map(str, v)) or '?'}" for b, v in found) or "none on PATH"
-    return None, f"needs Terraform >= 1.7 on PATH or in OPSKIT_TERRAFORM (found: {seen})"
+    return None, f"needs Terraform >= 1.9 on PATH or in OPSKIT_TERRAFORM (found: {seen})"
 
 
 def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -257,7 +258,7 @@ def check_configuration(terraform: str, config: Path, tree: Path, source: Provid
         _test(terraform, [], config, tree, env, result)
     suite = cwd / ENV_SUITE
     if any(suite.glob("*.tftest.hcl")):
-        for tfvars in sorted((cwd / "environments").glob("*.tfvars")):
+        for tfvars in sorted((cwd / "environments").glob("*.tfvars")) + sorted(suite.glob("*.tfvars")):
             _test(terraform, [f"-test-directory={ENV_SUITE}", f"-var-file={tfvars}"], config, tree, env, result)
     return result
 
@@ -284,7 +285,7 @@ def run(
     with providers(terraform, work) as source_of_schema, ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
         results = pool.map(lambda c: check_configuration(terraform, c, tree, source_of_schema), selected)
         for part in results:
-            result.findings += part.findings
+            result.findings += [f for f in part.findings if f not in result.findings]  # modules repeat via the root
             result.passed += part.passed
             result.failed += part.failed
             result.configurations += part.configurations

@@ -1,0 +1,193 @@
+# IAM as the README promises it (statement blocks of the aws_iam_policy_document data sources), the optional
+# routes (Lambda alarm actions, SNS alarm topics) and the guard's alarm allow-list.
+
+mock_provider "aws" {
+  source = "../../tests/mocks"
+}
+mock_provider "archive" {}
+
+override_resource {
+  target          = aws_dynamodb_table.locks
+  override_during = plan
+  values          = { arn = "arn:aws:dynamodb:eu-central-1:123456789012:table/opskit-restart-workflow-locks" }
+}
+override_resource {
+  target          = aws_sfn_state_machine.this
+  override_during = plan
+  values          = { arn = "arn:aws:states:eu-central-1:123456789012:stateMachine:opskit-restart-workflow" }
+}
+override_resource {
+  target          = aws_sns_topic.notifications
+  override_during = plan
+  values          = { arn = "arn:aws:sns:eu-central-1:123456789012:opskit-restart-workflow" }
+}
+
+variables {
+  instance_ids = { web-1 = "i-0123456789abcdef0", web-2 = "i-0fedcba9" }
+}
+
+run "watched_instances_are_scoped_by_arn" {
+  command = plan
+
+  assert {
+    condition = toset([for s in data.aws_iam_policy_document.guard.statement : s.sid]) == toset([
+      "DescribeInstances", "ConfirmAlarm", "ClaimLock", "StartWorkflow", "CheckExecution",
+    ])
+    error_message = "The guard may describe instances, confirm alarms, claim its lock, start and check its executions; nothing else."
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "ConfirmAlarm"]).actions == toset(["cloudwatch:DescribeAlarms"]) &&
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "ConfirmAlarm"]).resources == toset(["arn:aws:cloudwatch:eu-central-1:123456789012:alarm:*"])
+    )
+    error_message = "Without an allow-list the guard may describe the alarms of this account and region only."
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "ClaimLock"]).actions == toset(["dynamodb:GetItem", "dynamodb:UpdateItem"]) &&
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "ClaimLock"]).resources == toset([aws_dynamodb_table.locks.arn]) &&
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "StartWorkflow"]).actions == toset(["states:StartExecution"]) &&
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "StartWorkflow"]).resources == toset([aws_sfn_state_machine.this.arn]) &&
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "CheckExecution"]).resources == toset(["arn:aws:states:eu-central-1:123456789012:execution:opskit-restart-workflow:*"])
+    )
+    error_message = "The guard's writes are scoped to its own table and state machine."
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).resources == toset([
+        "arn:aws:ec2:eu-central-1:123456789012:instance/i-0123456789abcdef0",
+        "arn:aws:ec2:eu-central-1:123456789012:instance/i-0fedcba9",
+      ]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).actions == toset(["ec2:StopInstances", "ec2:StartInstances"]) &&
+      length([for s in data.aws_iam_policy_document.state_machine.statement : s if startswith(s.sid, "StopStartOptedIn") || s.sid == "StoppedByTagOptedIn"]) == 0
+    )
+    error_message = "Without opt_in_tag the state machine may stop/start exactly the watched instances."
+  }
+
+  assert {
+    # DeleteTags without keys deletes every tag, and ForAllValues holds for an empty key set.
+    condition = (
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StoppedByTagWatched"]).resources ==
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).resources &&
+      jsonencode(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StoppedByTagWatched"]).condition) == jsonencode([
+        { test = "ForAllValues:StringEquals", values = ["opskit:stopped-by"], variable = "aws:TagKeys" },
+        { test = "Null", values = ["false"], variable = "aws:TagKeys" },
+      ])
+    )
+    error_message = "Tag writes: only the opskit:stopped-by key, which must be named, on the watched instances."
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "Notify"]).resources == toset([aws_sns_topic.notifications.arn]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ReleaseLock"]).actions == toset(["dynamodb:UpdateItem"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ReleaseLock"]).resources == toset([aws_dynamodb_table.locks.arn])
+    )
+    error_message = "The state machine publishes to its topic and releases locks in its table only."
+  }
+
+  assert {
+    condition = jsonencode(one(data.aws_iam_policy_document.state_machine_assume.statement).condition) == jsonencode([
+      { test = "StringEquals", values = ["123456789012"], variable = "aws:SourceAccount" },
+    ])
+    error_message = "Only Step Functions acting for this account may assume the state machine role."
+  }
+}
+
+run "optional_routes_with_opt_in_tag" {
+  command = plan
+
+  variables {
+    opt_in_tag        = { key = "opskit:auto-restart", value = "true" }
+    alarm_names       = ["legacy-app-cpu"]
+    alarm_action_arns = { batch = "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:batch-cpu-high" }
+    alarm_topic_arns  = { ops = "arn:aws:sns:eu-central-1:123456789012:ops-alarms" }
+  }
+
+  assert {
+    condition = jsonencode(local.guard_allowed_triggers) == jsonencode({
+      alarm-batch = { principal = "lambda.alarms.cloudwatch.amazonaws.com", source_arn = "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:batch-cpu-high" }
+      sns-ops     = { principal = "sns.amazonaws.com", source_arn = "arn:aws:sns:eu-central-1:123456789012:ops-alarms" }
+    })
+    error_message = "Each alarm action may invoke the guard as lambda.alarms.cloudwatch.amazonaws.com from its alarm, each topic as sns.amazonaws.com from its topic."
+  }
+
+  assert {
+    condition = (
+      keys(aws_sns_topic_subscription.alarm_topics) == ["ops"] &&
+      aws_sns_topic_subscription.alarm_topics["ops"].topic_arn == "arn:aws:sns:eu-central-1:123456789012:ops-alarms" &&
+      aws_sns_topic_subscription.alarm_topics["ops"].protocol == "lambda" &&
+      aws_sns_topic_subscription.alarm_topics["ops"].filter_policy_scope == "MessageBody" &&
+      jsonencode(jsondecode(aws_sns_topic_subscription.alarm_topics["ops"].filter_policy)) == jsonencode({ NewStateValue = ["ALARM"] })
+    )
+    error_message = "Each alarm topic gets one lambda subscription filtered on the body to NewStateValue = ALARM."
+  }
+
+  assert {
+    condition     = local.guard_environment.OPT_IN_TAG == "opskit:auto-restart=true"
+    error_message = "The guard must receive the opt-in tag as Key=Value."
+  }
+
+  assert {
+    condition = (
+      jsonencode(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartOptedIn"]).condition) == jsonencode([
+        { test = "StringEquals", values = ["true"], variable = "aws:ResourceTag/opskit:auto-restart" },
+      ]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartOptedIn"]).resources == toset(["arn:aws:ec2:eu-central-1:123456789012:instance/*"]) &&
+      jsonencode(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StoppedByTagOptedIn"]).condition) == jsonencode([
+        { test = "ForAllValues:StringEquals", values = ["opskit:stopped-by"], variable = "aws:TagKeys" },
+        { test = "Null", values = ["false"], variable = "aws:TagKeys" },
+        { test = "StringEquals", values = ["true"], variable = "aws:ResourceTag/opskit:auto-restart" },
+      ])
+    )
+    error_message = "With opt_in_tag, stop/start and tag writes require the tag on the instance (and tag writes only the stopped-by key)."
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.state_machine.statement : s if endswith(s.sid, "Watched")]) == 0
+    error_message = "With opt_in_tag the ARN-scoped statements are replaced, not added to."
+  }
+
+  assert {
+    condition     = !contains(keys(local.guard_environment), "ALLOWED_ALARM_NAMES")
+    error_message = "Without allowed_alarm_names the guard has no allow-list (any alarm that passes its checks)."
+  }
+}
+
+run "allow_list_limits_the_guard_and_its_describe_permission" {
+  command = plan
+
+  variables {
+    opt_in_tag          = { key = "opskit:auto-restart", value = "true" }
+    alarm_names         = ["legacy-app-cpu"]
+    alarm_topic_arns    = { ops = "arn:aws:sns:eu-central-1:123456789012:ops-alarms" }
+    allowed_alarm_names = ["ops-web-cpu", "legacy-app-cpu"]
+  }
+
+  assert {
+    # the module's own alarms (created and alarm_names) are always allowed; each name once, sorted
+    condition = local.guard_environment.ALLOWED_ALARM_NAMES == jsonencode([
+      "legacy-app-cpu", "ops-web-cpu", "opskit-restart-workflow-web-1", "opskit-restart-workflow-web-2",
+    ])
+    error_message = "ALLOWED_ALARM_NAMES: ${local.guard_environment.ALLOWED_ALARM_NAMES}"
+  }
+
+  assert {
+    condition = one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "ConfirmAlarm"]).resources == toset([
+      "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:legacy-app-cpu",
+      "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:ops-web-cpu",
+      "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:opskit-restart-workflow-web-1",
+      "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:opskit-restart-workflow-web-2",
+    ])
+    error_message = "With an allow-list, DescribeAlarms is limited to the allowed alarms."
+  }
+
+  assert {
+    # the allow-list widens what the guard accepts from the optional routes, not what EventBridge routes
+    condition     = jsondecode(local.alarm_event_pattern).detail.alarmName == ["opskit-restart-workflow-web-1", "opskit-restart-workflow-web-2", "legacy-app-cpu"]
+    error_message = "The EventBridge pattern lists the watched alarms only."
+  }
+}
