@@ -7,9 +7,9 @@ the house rules, so a new module or statement is checked without writing a new t
 - A grant of `kms:` actions to a role or user (an identity-policy statement: no `principals`) carries a
   `kms:ViaService` condition naming the services that may use the key on the caller's behalf, as
   `<service>.<region>.amazonaws.com` (the format of the KMS developer guide's kms:ViaService examples, e.g.
-  `ec2.us-west-2.amazonaws.com`), without wildcards and not `...IfExists` (which would also allow direct
-  calls, where the key is absent). Key-policy statements (with `principals`) are exempt: a service principal
-  calls KMS itself, so the key is not in its request context.
+  `ec2.us-west-2.amazonaws.com`; the suffix may be the partition's `dns_suffix`), without wildcards and not
+  `...IfExists` (which would also allow direct calls, where the key is absent). Key-policy statements (with
+  `principals`) are exempt: a service principal calls KMS itself, so the key is not in its request context.
 - Conditions only on keys the statement's actions can carry, where that is knowable from the text:
   a service-specific key (`kms:`, `ec2:`, `s3:` ... anything but `aws:`) is only in the request context of
   that service's actions, so every action of the statement must belong to that service; and
@@ -110,8 +110,11 @@ def _grants_kms_to_an_identity(statement: dict[str, Any]) -> bool:
     return "principals" not in statement and any(a.startswith("kms:") for a in _strings(statement.get("actions", [])))
 
 
-# kms:ViaService: <service>.<region>.amazonaws.com, the region literal or an interpolation.
-VIA_SERVICE_VALUE = re.compile(r"^[a-z0-9-]+\.(?:[a-z]{2}(?:-gov)?-[a-z]+-[0-9]|\$\{[^}*?]+\})\.amazonaws\.com$")
+# kms:ViaService: <service>.<region>.<DNS suffix>, the region and suffix literal or interpolated (the
+# partition's dns_suffix), never a wildcard.
+VIA_SERVICE_VALUE = re.compile(
+    r"^[a-z0-9-]+\.(?:[a-z]{2}(?:-gov)?-[a-z]+-[0-9]|\$\{[^}*?]+\})\.(?:amazonaws\.com(?:\.cn)?|\$\{[^}*?]+\})$"
+)
 
 
 def kms_problems(statement: dict[str, Any]) -> list[str]:
@@ -127,7 +130,7 @@ def kms_problems(statement: dict[str, Any]) -> list[str]:
             problems.append(f"list the kms:ViaService values literally, not {values}")
             continue
         problems += [
-            f"{value!r} is not <service>.<region>.amazonaws.com"
+            f"{value!r} is not <service>.<region>.<dns suffix>"
             for value in _strings(values)
             if not VIA_SERVICE_VALUE.fullmatch(value)
         ]
@@ -164,7 +167,6 @@ def _param(module: str, document: str, statement: dict[str, Any], gaps: dict[tup
 # Statements of other modules that grant kms: actions without kms:ViaService today. Strict xfail: once the
 # owner adds the condition the test passes, the xfail turns into a failure, and the entry must be deleted.
 KMS_GRANTS_WITHOUT_VIA_SERVICE_TODAY = {
-    ("asg-backup", "instance", "EncryptBackups"): "instances upload through S3: add kms:ViaService s3.<region>",
     ("instance-protect", "protect", "StartInstancesWithEncryptedVolumes"): "EC2 creates the grant: add ec2.<region>",
     ("restart-workflow", "state_machine", "UseOwnKey"): "add kms:ViaService for the services holding its data",
     ("restart-workflow", "guard", "UseOwnKeyForTable"): "the table is read through DynamoDB: add dynamodb.<region>",
@@ -208,7 +210,7 @@ data "aws_iam_policy_document" "cases" {
     condition {
       test     = "StringEquals"
       variable = "kms:ViaService"
-      values   = ["sqs.${data.aws_region.current.region}.amazonaws.com", "s3.eu-central-1.amazonaws.com"]
+      values   = ["sqs.${data.aws_region.current.region}.amazonaws.com", "s3.eu-central-1.${local.dns_suffix}"]
     }
   }
   statement {
@@ -291,7 +293,7 @@ def test_the_rules_tell_good_statements_from_bad_ones(tmp_path: Path) -> None:
     assert problems["good_kms"] == [] and problems["good_tags"] == []
     assert problems["kms_without_via_service"] == ["a kms: grant needs a kms:ViaService condition"]
     assert "StringEqualsIfExists" in problems["kms_via_service_if_exists"][0]
-    assert problems["kms_via_any_region"] == ["'sqs.*.amazonaws.com' is not <service>.<region>.amazonaws.com"]
+    assert problems["kms_via_any_region"] == ["'sqs.*.amazonaws.com' is not <service>.<region>.<dns suffix>"]
     assert "literally" in problems["kms_via_an_expression"][0]
     assert problems["resource_tag_on_create"] == [
         "ec2:ResourceTag/Team cannot hold for ['ec2:CreateSnapshot']: the resource they create has no tags yet"
