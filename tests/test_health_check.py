@@ -398,35 +398,43 @@ def test_redirects(http: Server, run: Callable[..., dict[str, Any]]) -> None:
 
 @mock_aws
 def test_secret_headers_do_not_follow_a_redirect_to_another_origin(
-    http: Server, run: Callable[..., dict[str, Any]]
+    ca: trustme.CA, https: Server, ca_file: str, http: Server, run: Callable[..., dict[str, Any]]
 ) -> None:
-    other = Server()
+    """Secret headers go to the configured origin only: not to another https origin, and not to a plain
+    http:// URL a redirect downgrades to (the same host, but clear text)."""
+    other = _tls_server(ca, dt.datetime.now(dt.UTC) + dt.timedelta(days=90))
     other.routes["/landing"] = Route(body=b"landed")
+    http.routes["/downgraded"] = Route(body=b"clear text")
     try:
         secret_arn = boto3.client("secretsmanager").create_secret(
             Name="redirect-test", SecretString=json.dumps({"X-Api-Key": "k3y-must-stay-home", "Authorization": "t0k"})
         )["ARN"]
-        http.routes.update(
+        https.routes.update(
             {
                 "/away": Route(status=302, body=b"", headers={"Location": other.url("/landing")}),
+                "/down": Route(status=302, body=b"", headers={"Location": http.url("/downgraded")}),
                 "/home": Route(status=302, body=b"", headers={"Location": "/guarded"}),
                 "/guarded": Route(require_header=("X-Api-Key", "k3y-must-stay-home")),
             }
         )
+        before = len(http.requests)
         results = by_name(
             run(
                 [
-                    {"name": "away", "url": http.url("/away"), "headers_secret_arn": secret_arn},
-                    {"name": "home", "url": http.url("/home"), "headers_secret_arn": secret_arn},
+                    {"name": n, "url": https.url(f"/{n}"), "headers_secret_arn": secret_arn, "ca_bundle": ca_file}
+                    for n in ("away", "down", "home")
                 ]
             )
         )
     finally:
         other.close()
     assert results["away"]["ok"] and results["home"]["ok"]  # same origin: the secret headers still go along
+    assert results["down"]["ok"]
     (landing,) = other.requests
-    assert {k.lower() for k in landing["headers"]} & {"x-api-key", "authorization"} == set()
-    first_hop = [r for r in http.requests if r["path"] == "/away"][-1]
+    (downgraded,) = http.requests[before:]
+    for request in (landing, downgraded):
+        assert {k.lower() for k in request["headers"]} & {"x-api-key", "authorization"} == set()
+    first_hop = [r for r in https.requests if r["path"] == "/away"][-1]
     assert first_hop["headers"]["X-Api-Key"] == "k3y-must-stay-home"
 
 
@@ -569,7 +577,8 @@ def _all_output(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFix
 
 @mock_aws
 def test_secret_headers_from_secrets_manager_and_ssm_are_sent_and_never_logged(
-    http: Server,
+    https: Server,
+    ca_file: str,
     run: Callable[..., dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -583,7 +592,7 @@ def test_secret_headers_from_secrets_manager_and_ssm_are_sent_and_never_logged(
         Value=json.dumps({"X-Api-Key": "k3y-from-parameter-store"}),
     )
     parameter_arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/opskit/health-check/partner"
-    http.routes.update(
+    https.routes.update(
         {
             "/private": Route(body=b"private ok", require_header=("Authorization", SECRET_TOKEN)),
             "/partner": Route(require_header=("X-Api-Key", "k3y-from-parameter-store")),
@@ -592,11 +601,12 @@ def test_secret_headers_from_secrets_manager_and_ssm_are_sent_and_never_logged(
     )
     caplog.set_level("DEBUG")  # after the set-up: every library's debug output of the run itself is captured
     caplog.clear()
+    secure = {"ca_bundle": ca_file}
     outcome = run(
         [
-            {"name": "private", "url": http.url("/private"), "headers_secret_arn": secret_arn},
-            {"name": "partner", "url": http.url("/partner"), "headers_secret_arn": parameter_arn},
-            {"name": "rejected", "url": http.url("/rejects"), "headers_secret_arn": secret_arn},
+            {"name": "private", "url": https.url("/private"), "headers_secret_arn": secret_arn, **secure},
+            {"name": "partner", "url": https.url("/partner"), "headers_secret_arn": parameter_arn, **secure},
+            {"name": "rejected", "url": https.url("/rejects"), "headers_secret_arn": secret_arn, **secure},
         ]
     )
     results = by_name(outcome)
@@ -610,7 +620,8 @@ def test_secret_headers_from_secrets_manager_and_ssm_are_sent_and_never_logged(
 
 @mock_aws
 def test_unreadable_or_malformed_secrets_fail_only_their_target_and_stay_redacted(
-    http: Server,
+    https: Server,
+    ca_file: str,
     run: Callable[..., dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
@@ -619,14 +630,15 @@ def test_unreadable_or_malformed_secrets_fail_only_their_target_and_stay_redacte
     bad_value = sm.create_secret(Name="bad-value", SecretString=json.dumps({"X-Token": "s3cr3t\r\nInjected: 1"}))
     not_object = sm.create_secret(Name="not-object", SecretString='["s3cr3t-list"]')
     missing = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:gone-AbCdEf"
-    http.routes["/open"] = Route()
+    https.routes["/open"] = Route()
+    url = https.url("/open")
     results = by_name(
         run(
             [
-                {"name": "bad-value", "url": http.url("/open"), "headers_secret_arn": bad_value["ARN"]},
-                {"name": "not-object", "url": http.url("/open"), "headers_secret_arn": not_object["ARN"]},
-                {"name": "missing", "url": http.url("/open"), "headers_secret_arn": missing},
-                {"name": "healthy", "url": http.url("/open")},
+                {"name": "bad-value", "url": url, "headers_secret_arn": bad_value["ARN"], "ca_bundle": ca_file},
+                {"name": "not-object", "url": url, "headers_secret_arn": not_object["ARN"], "ca_bundle": ca_file},
+                {"name": "missing", "url": url, "headers_secret_arn": missing, "ca_bundle": ca_file},
+                {"name": "healthy", "url": url, "ca_bundle": ca_file},
             ]
         )
     )
