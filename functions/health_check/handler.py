@@ -76,6 +76,7 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # variables.tf refuses the same names with the same pattern (searched, case-insensitive).
 CREDENTIAL_HEADER = re.compile(r"(?i)^(proxy-)?authorization$|^cookie$|token|secret|passw|api[-_]?key|credential")
 CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+HOST_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::[1-9][0-9]{0,4})?")  # no empty port, no leading zero
 MAX_LATENCY_MS = 600_000
 MAX_CERT_DAYS = 3650
 MAX_TIMEOUT_SECONDS = 120
@@ -161,13 +162,13 @@ def parse_url(value: Any, where: str) -> str:
         parts = urlsplit(url)
     except ValueError as exc:  # an unclosed IPv6 bracket ("http://[::1"), an invalid bracketed host
         raise _fail(where, f"url {shown} is not a valid URL ({common.clip(str(exc))})") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not url.startswith(("http://", "https://")) or not parts.hostname:
         raise _fail(where, f"url {shown} must be an absolute http:// or https:// URL")
     try:
         port = parts.port
     except ValueError:
         port = 0
-    if port == 0:
+    if port == 0 or not HOST_PORT.fullmatch(parts.netloc.rpartition("@")[2]):
         raise _fail(where, f"url {shown} has an invalid port (1-65535)")
     if CONTROL_OR_SPACE.search(url):
         raise _fail(where, f"url {shown} contains spaces or control characters (percent-encode them)")
@@ -181,12 +182,13 @@ def parse_url(value: Any, where: str) -> str:
 
 
 def _header_value_ok(value: str) -> bool:
-    """HTTP sends header values as Latin-1; a line break or NUL would end the header early."""
+    """HTTP sends header values as Latin-1; a line break or NUL would end the header early, and requests
+    refuses a value that starts with whitespace."""
     try:
         value.encode("latin-1")
     except UnicodeEncodeError:
         return False
-    return not any(c in value for c in "\r\n\0")
+    return not any(c in value for c in "\r\n\0") and not value[:1].isspace()
 
 
 def _headers(value: Any, where: str) -> dict[str, str]:
@@ -199,7 +201,8 @@ def _headers(value: Any, where: str) -> dict[str, str]:
         raise _fail(where, f"invalid header name(s) {common.clip(bad)}")
     bad = [k for k, v in value.items() if not _header_value_ok(v)]
     if bad:
-        raise _fail(where, f"header value(s) of {common.clip(bad)} must be Latin-1 text without line breaks or NUL")
+        rule = "must be Latin-1 text without line breaks, NUL or leading whitespace"
+        raise _fail(where, f"header value(s) of {common.clip(bad)} {rule}")
     secret = [k for k in value if CREDENTIAL_HEADER.search(k)]
     if secret:
         raise _fail(
@@ -255,9 +258,8 @@ def parse_target(raw: Any, where: str) -> Target:
     https = urlsplit(url).scheme == "https"
 
     method = raw.get("method", "GET")
-    if not isinstance(method, str) or method.upper() not in METHODS:
-        raise _fail(where, f"method {common.clip(method)!r} is not one of {', '.join(METHODS)}")
-    method = method.upper()
+    if method not in METHODS:
+        raise _fail(where, f"method {common.clip(method)!r} is not one of {', '.join(METHODS)} (upper case)")
 
     headers = _headers(raw.get("headers"), where)
 

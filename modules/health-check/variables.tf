@@ -121,8 +121,12 @@ variable "targets" {
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : alltrue([for v in values(t.headers) : can(regex("^[^\\r\\n\\x00\\x{100}-\\x{10FFFF}]*$", v))])])
-    error_message = "targets[*].headers values must be Latin-1 text (HTTP's header encoding) without line breaks or NUL."
+    # Latin-1 (HTTP's header encoding), no CR/LF/NUL anywhere, and no whitespace (as Python's str.isspace sees
+    # it) at the start, which requests refuses.
+    condition = alltrue([for k, t in var.targets : alltrue([for v in values(t.headers) : can(regex(
+      "^([^\\t\\n\\x{0b}\\x{0c}\\r\\x{1c}-\\x{20}\\x{85}\\x{a0}\\x00\\x{100}-\\x{10FFFF}][^\\r\\n\\x00\\x{100}-\\x{10FFFF}]*)?$", v
+    ))])])
+    error_message = "targets[*].headers values must be Latin-1 text (HTTP's header encoding) without line breaks, NUL or leading whitespace."
   }
 
   validation {
