@@ -19,7 +19,6 @@ import json
 import math
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -135,31 +134,77 @@ def hcl_value(value: Any) -> str:
     return "{" + ", ".join(f"{hcl_value(str(k))} = {hcl_value(v)}" for k, v in value.items()) + "}"
 
 
-def _module_copy(directory: Path, with_locals: bool) -> None:
-    """The module's variables.tf and, with_locals, its locals (minus the topic) and a targets_json output."""
-    directory.mkdir(parents=True)
-    shutil.copy(MODULE / "variables.tf", directory / "variables.tf")
-    if with_locals:
+def variable_block(text: str, name: str) -> str:
+    """The text of `variable "<name>" { ... }` in text: braces counted outside strings and heredocs."""
+    start = text.index(f'variable "{name}" {{')
+    depth, i, in_string, heredoc = 0, start, False, ""
+    while i < len(text):
+        if heredoc:
+            end = text.index("\n", i)
+            heredoc = "" if text[i:end].strip() == heredoc else heredoc
+            i = end + 1
+            continue
+        c = text[i]
+        if in_string:
+            in_string = c != '"'
+            i += 2 if c == "\\" else 1
+            continue
+        match = re.match(r"<<-?(\w+)\n", text[i : i + 40])
+        if match:
+            heredoc, i = match.group(1), i + match.end()
+            continue
+        in_string = c == '"'
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if c == "}" and depth == 0:
+            return text[start : i + 1]
+        i += 1
+    raise ValueError(f"variable {name} not found")
+
+
+VARIABLES = (MODULE / "variables.tf").read_text(encoding="utf-8")
+NAMES = re.findall(r'^variable "(\w+)"', VARIABLES, re.M)
+
+
+def copy_name(variables: set[str]) -> str:
+    """Module copies hold only the variables a call sets (a plan over 100 calls of a one-variable copy takes
+    a fraction of the time); "render" is variables.tf with main.tf's locals and a targets_json output."""
+    return f"v{sum(1 << i for i, n in enumerate(NAMES) if n in variables):x}"  # a bit per variable
+
+
+def _write_copy(work: Path, name: str) -> list[tuple[int, int]]:
+    """Writes the copy `name`; returns (first line in the copy, first line in variables.tf) of each block."""
+    (work / name).mkdir(parents=True, exist_ok=True)
+    if name == "render":
+        (work / name / "variables.tf").write_text(VARIABLES, encoding="utf-8")
         text = (MODULE / "main.tf").read_text(encoding="utf-8")
-        locals_text = text[text.index("locals {") : text.index('module "function"')]
-        (directory / "locals.tf").write_text(re.sub(r"\n\s*topic_arn\s*=.*", "", locals_text), encoding="utf-8")
-        (directory / "outputs.tf").write_text('output "targets_json" {\n  value = local.targets_json\n}\n')
-
-
-def run_cases(work: Path, cases: dict[str, str], with_locals: bool, apply: bool) -> dict[str, Any]:
-    """cases: {name: HCL arguments of a call of the module copy}. Returns {name: [diagnostics]} from a plan,
-    or (apply) {name: targets_json} from an apply, which needs every case to be valid."""
-    terraform = _terraform()
-    _module_copy(work / "m", with_locals)
-    lines: list[tuple[int, str]] = []
-    blocks = []
-    for name, arguments in cases.items():
-        lines.append((sum(b.count("\n") for b in blocks) + 1, name))
-        block = f'module "{name}" {{\n  source = "./m"\n{arguments}\n}}\n'
-        if apply:
-            block += f'output "{name}" {{\n  value = module.{name}.targets_json\n}}\n'
+        locals_text = re.sub(
+            r"\n\s*topic_arn\s*=.*", "", text[text.index("locals {") : text.index('module "function"')]
+        )
+        (work / name / "locals.tf").write_text(locals_text, encoding="utf-8")
+        (work / name / "outputs.tf").write_text('output "targets_json" {\n  value = local.targets_json\n}\n')
+        return [(1, 1)]
+    blocks, offsets, line = [], [], 1
+    for variable_name in [n for i, n in enumerate(NAMES) if int(name[1:], 16) >> i & 1]:
+        block = variable_block(VARIABLES, variable_name)
+        offsets.append((line, VARIABLES[: VARIABLES.index(block)].count("\n") + 1))
         blocks.append(block)
-    (work / "main.tf").write_text("".join(blocks), encoding="utf-8")
+        line += block.count("\n") + 2
+    (work / name / "variables.tf").write_text("\n\n".join(blocks) + "\n", encoding="utf-8")
+    return offsets
+
+
+def terraform_calls(work: Path, calls: dict[str, tuple[str, str]], apply: bool = False) -> dict[str, Any]:
+    """calls: {name: (module copy, HCL arguments)}. Plan: {name: [error diagnostics]}, every error placed by
+    line. Apply (every call valid, "render" copies): {name: the call's targets_json}."""
+    terraform = _terraform()
+    copies = {copy: _write_copy(work, copy) for copy, _ in calls.values()}
+    starts: list[tuple[int, str]] = []
+    text = ""
+    for name, (copy, arguments) in calls.items():
+        starts.append((text.count("\n") + 1, name))
+        text += f'module "{name}" {{\n  source = "./{copy}"\n{arguments}\n}}\n'
+        text += f'output "{name}" {{\n  value = module.{name}.targets_json\n}}\n' if apply else ""
+    (work / "main.tf").write_text(text, encoding="utf-8")
     env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
     env.pop("TF_REATTACH_PROVIDERS", None)
 
@@ -171,16 +216,19 @@ def run_cases(work: Path, cases: dict[str, str], with_locals: bool, apply: bool)
     if apply:
         applied = tf("apply", "-auto-approve", "-input=false", "-no-color")
         assert applied.returncode == 0, applied.stderr
-        outputs = json.loads(tf("output", "-json").stdout)
-        return {name: outputs[name]["value"] for name in cases}
-    found: dict[str, list[dict[str, Any]]] = {name: [] for name in cases}
+        return {name: value["value"] for name, value in json.loads(tf("output", "-json").stdout).items()}
+    found: dict[str, list[dict[str, Any]]] = {name: [] for name in calls}
     for line in tf("plan", "-json", "-input=false", "-no-color").stdout.splitlines():
         entry = json.loads(line)
         diagnostic = entry.get("diagnostic")
         if entry.get("type") == "diagnostic" and diagnostic["severity"] == "error":
             at = diagnostic.get("range", {}).get("start", {}).get("line", 0)
-            owner = [name for start, name in lines if start <= at]
+            owner = [name for start, name in starts if start <= at]
             assert owner, diagnostic
+            rule = re.search(r"validation rule at ([\w-]+)/variables\.tf:(\d+),", diagnostic.get("detail", ""))
+            if rule:  # the rule's line in variables.tf
+                first, original = [o for o in copies[rule.group(1)] if o[0] <= int(rule.group(2))][-1]
+                diagnostic["rule_line"] = original + int(rule.group(2)) - first
             found[owner[-1]].append(diagnostic)
     return found
 
@@ -188,7 +236,7 @@ def run_cases(work: Path, cases: dict[str, str], with_locals: bool, apply: bool)
 def validation_rules() -> dict[int, str]:
     """{line of each `validation {` block in variables.tf: the variable it belongs to}."""
     rules, current = {}, ""
-    for number, line in enumerate((MODULE / "variables.tf").read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(VARIABLES.splitlines(), start=1):
         match = re.match(r'variable "(\w+)"', line)
         current = match.group(1) if match else current
         if line.strip() == "validation {":
@@ -197,9 +245,8 @@ def validation_rules() -> dict[int, str]:
 
 
 def broken_rules(diagnostics: list[dict[str, Any]]) -> list[int]:
-    """Lines of the validation rules a plan reported as broken (every other error is returned as line 0)."""
-    found = [re.search(r"validation rule at m/variables\.tf:(\d+),", d.get("detail", "")) for d in diagnostics]
-    return [int(m.group(1)) if m else 0 for m in found]
+    """Lines (in variables.tf) of the validation rules a plan reported as broken; any other error is line 0."""
+    return [d.get("rule_line", 0) for d in diagnostics]
 
 
 # --- the handler accepts exactly what the module accepts ----------------------------------------------------
@@ -301,28 +348,32 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
 
 
 def test_module_and_handler_agree_on_every_case(tmp_path: Path, load_handler: Callable[[str], Any]) -> None:
+    """Terraform judges each case in a call of its own; the accepted ones are rendered together (one call,
+    keys made unique) and the handler parses each rendered target on its own."""
     handler = load_handler("health_check")
-    arguments = {
-        f"case_{i}": f"  targets = {{ {hcl_value(name)} = {hcl_value(fields)} }}"
-        for i, (name, fields, _) in enumerate(CASES)
+    keys = [name if name != "t" else f"case-{i}" for i, (name, _, _) in enumerate(CASES)]
+    calls = {
+        f"case_{i}": (copy_name({"targets"}), f"  targets = {{ {hcl_value(key)} = {hcl_value(fields)} }}")
+        for i, (key, (_, fields, _)) in enumerate(zip(keys, CASES, strict=True))
     }
-    planned = run_cases(tmp_path / "plan", arguments, with_locals=False, apply=False)
-    accepted = [f"case_{i}" for i in range(len(CASES)) if not planned[f"case_{i}"]]
-    rendered = run_cases(tmp_path / "apply", {c: arguments[c] for c in accepted}, with_locals=True, apply=True)
+    planned = terraform_calls(tmp_path / "plan", calls)
+    accepted = {keys[i]: CASES[i][1] for i in range(len(CASES)) if not planned[f"case_{i}"]}
+    render = {"all": ("render", f"  targets = {hcl_value(accepted)}")}
+    rendered = {t["name"]: t for t in json.loads(terraform_calls(tmp_path / "apply", render, apply=True)["all"])}
     disagreements = []
-    for i, (name, fields, expected) in enumerate(CASES):
+    for i, (key, (_, fields, expected)) in enumerate(zip(keys, CASES, strict=True)):
         errors = planned[f"case_{i}"]
-        assert all(rule for rule in broken_rules(errors)), (name, fields, errors)
+        assert all(broken_rules(errors)), (key, fields, errors)  # refused by a validation rule, nothing else
         by_module = OK if not errors else REFUSED
-        targets_json = rendered.get(f"case_{i}") or json.dumps([{"name": name, **fields}])
         try:
-            handler.Config.from_env({"TARGETS": targets_json})
+            handler.Config.from_env({"TARGETS": json.dumps([rendered.get(key) or {"name": key, **fields}])})
             by_handler = OK
         except handler.common.ConfigError:
             by_handler = REFUSED
         verdicts = {(OK, OK): OK, (REFUSED, REFUSED): REFUSED, (REFUSED, OK): MODULE_ONLY, (OK, REFUSED): HANDLER_ONLY}
         if verdicts[by_module, by_handler] != expected:
-            disagreements.append((name, fields, expected, f"module {by_module}, handler {by_handler}"))
+            disagreements.append((key, fields, expected, f"module {by_module}, handler {by_handler}"))
+    assert set(rendered) == set(accepted)
     assert disagreements == []
 
 
@@ -344,9 +395,9 @@ def test_rendered_targets_parse_to_the_configured_values(tmp_path: Path, load_ha
         "wiki": {"url": "https://wiki.corp.internal/", "ca_bundle": "handler.py"},
         "partner": {"url": "https://partner.example.com/", "headers_secret_arn": PARAMETER_ARN},
     }
-    (targets_json,) = run_cases(
-        tmp_path, {"case": f"  targets = {hcl_value(targets)}"}, with_locals=True, apply=True
-    ).values()
+    targets_json = terraform_calls(tmp_path, {"all": ("render", f"  targets = {hcl_value(targets)}")}, apply=True)[
+        "all"
+    ]
     assert {"name": "blog", "url": "http://blog.example.com/", "expected_status": [301], "follow_redirects": False} in (
         json.loads(targets_json)
     )
@@ -386,11 +437,11 @@ def test_each_refusing_native_run_breaks_exactly_one_rule_and_every_rule_has_one
     """Terraform cannot say which rule an expected failure came from; a plan over the module's variables can.
     Runs expecting a precondition (data.aws_region.current) are outside variables.tf and not checked here."""
     runs = [r for r in native_runs() if not r[2] or all(e.startswith("var.") for e in r[2])]
-    arguments = {}
+    calls = {}
     for i, (_, variables, _) in enumerate(runs):
         body = hcl2.dumps({"module": [{'"x"': {**variables, "__is_block__": True}}]})
-        arguments[f"run_{i}"] = body[body.index("{") + 1 : body.rindex("}")]
-    planned = run_cases(tmp_path, arguments, with_locals=False, apply=False)
+        calls[f"run_{i}"] = (copy_name(set(variables)), body[body.index("{") + 1 : body.rindex("}")])
+    planned = terraform_calls(tmp_path, calls)
     rules = validation_rules()
     hit: set[int] = set()
     problems = []
