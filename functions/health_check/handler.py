@@ -27,7 +27,7 @@ import re
 import ssl
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,25 +47,6 @@ USER_AGENT = "opskit-health-check/1.0"
 DEFAULT_NAMESPACE = "opskit/HealthCheck"
 NAMESPACE = re.compile(r"[A-Za-z0-9 ._/#:-]{1,255}")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-TARGET_FIELDS = frozenset(
-    {
-        "name",
-        "url",
-        "method",
-        "headers",
-        "body",
-        "expected_status",
-        "expected_text",
-        "unexpected_text",
-        "regex",
-        "max_latency_ms",
-        "min_cert_days",
-        "timeout_seconds",
-        "follow_redirects",
-        "headers_secret_arn",
-        "ca_bundle",
-    }
-)
 SECRET_ARN = common.arn_pattern("secretsmanager", r"secret:.+-[A-Za-z0-9]{6}")
 PARAMETER_ARN = common.arn_pattern("ssm", r"parameter/.+")
 # Target names become the metric dimension Target and part of an alarm name (the map keys in variables.tf).
@@ -111,6 +92,9 @@ class Target:
     @property
     def reads_body(self) -> bool:
         return any(v is not None for v in (self.expected_text, self.unexpected_text, self.regex))
+
+
+TARGET_FIELDS = frozenset(f.name for f in fields(Target))  # what a TARGETS entry may hold
 
 
 def _fail(where: str, message: str) -> common.ConfigError:
@@ -328,8 +312,9 @@ def parse_target(raw: Any, where: str) -> Target:
 
 
 def _env_count(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
-    """A whole number from the environment within [minimum, maximum] (ConfigError with a clipped value)."""
-    value = int(common.env_match(env, name, re.compile(r"[0-9]{1,9}"), str(default)))
+    """A whole number from the environment within [minimum, maximum], the default when unset or empty
+    (ConfigError with a clipped value otherwise)."""
+    value = int(common.env_match({name: env.get(name) or str(default)}, name, re.compile(r"[0-9]{1,9}")))
     if not minimum <= value <= maximum:
         raise common.ConfigError(f"environment variable {name}={value} must be between {minimum} and {maximum}")
     return value
