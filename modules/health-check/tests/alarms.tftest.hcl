@@ -214,6 +214,8 @@ run "topic_key_subscriptions_and_function_alarms_after_apply" {
 }
 
 run "given_key_encrypts_the_topic_and_no_key_is_created" {
+  command = plan
+
   variables {
     kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:key/1111aaaa-2222-bbbb-3333-cccc4444dddd"
   }
@@ -230,6 +232,8 @@ run "given_key_encrypts_the_topic_and_no_key_is_created" {
 }
 
 run "existing_topic_without_function_alarms" {
+  command = plan
+
   variables {
     create_sns_topic       = false
     alarm_topic_arn        = "arn:aws:sns:eu-central-1:123456789012:ops-alarms"

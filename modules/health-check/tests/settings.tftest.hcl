@@ -47,19 +47,6 @@ run "accepts_every_setting" {
   }
 }
 
-run "accepts_an_existing_topic" {
-  command = plan
-
-  variables {
-    create_sns_topic = false
-    alarm_topic_arn  = "arn:aws:sns:eu-central-1:123456789012:ops-alarms"
-  }
-
-  assert {
-    condition     = local.topic_arn == "arn:aws:sns:eu-central-1:123456789012:ops-alarms"
-    error_message = "The alarms do not notify alarm_topic_arn."
-  }
-}
 
 run "refuses_a_name_prefix_with_an_underscore" {
   command = plan
