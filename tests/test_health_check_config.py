@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -47,6 +49,84 @@ def refused(monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[str], Any])
 
 def target(**fields: Any) -> list[dict[str, Any]]:
     return [{"name": "api", "url": "https://api.test/health", **fields}]
+
+
+# --- bad configuration and input: clear errors before any request (moved from test_health_check.py) ----
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        ("[{not json", "TARGETS is not valid JSON"),
+        ("{}", "TARGETS must be a non-empty JSON list"),
+        ('[{"name": "api"}]', "target 'api': url is required"),
+        ('[{"url": "https://example.com"}]', r"TARGETS\[0\]: name is required"),
+        ('[{"name": "api", "url": "https://example.com", "regex": "(unclosed"}]', "target 'api': regex '\\(unclosed'"),
+        ('[{"name": "api", "url": "ftp://example.com"}]', "target 'api': url 'ftp://example.com' must be"),
+        ('[{"name": "api", "url": "https://x.test", "expected_texts": "a"}]', "target 'api': unknown field"),
+        ('[{"name": "api", "url": "http://x.test", "min_cert_days": 7}]', "min_cert_days needs an https"),
+        ('[{"name": "api", "url": "https://x.test", "expected_status": ["200"]}]', "expected_status must be"),
+        ('[{"name": "api", "url": "https://x.test", "timeout_seconds": 0}]', "timeout_seconds must be a number"),
+        ('[{"name": "api", "url": "https://x.test", "method": "HEAD", "expected_text": "a"}]', "HEAD responses"),
+        ('[{"name": "api", "url": "https://x.test", "headers_secret_arn": "arn:aws:s3:::b"}]', "headers_secret_arn"),
+        ('[{"name": "api", "url": "https://x.test", "ca_bundle": "/nope/ca.pem"}]', "ca_bundle '/nope/ca.pem'"),
+        ('[{"name": "api", "url": "https://x.test", "headers": {"X-A": "1\\r\\nX-B: 2"}}]', "line break"),
+        ('[{"name": "a", "url": "https://x.test"}, {"name": "a", "url": "https://y.test"}]', "duplicate target"),
+    ],
+)
+def test_bad_configuration_names_the_target_before_any_request(
+    targets: str, message: str, refused: Callable[..., common.ConfigError]
+) -> None:
+    assert re.search(message, str(refused(targets)))
+
+
+def test_no_configuration_at_all(monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[str], Any]) -> None:
+    monkeypatch.delenv("TARGETS", raising=False)
+    monkeypatch.delenv("site", raising=False)
+    with pytest.raises(common.ConfigError, match="TARGETS is not set"):
+        load_handler("health_check").handler({}, None)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [({"targets": ["nope"]}, "unknown target\\(s\\) nope"), ({"targets": "shop"}, "non-empty list of target names")],
+)
+def test_bad_manual_event(
+    event: dict[str, Any], message: str, monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[str], Any]
+) -> None:
+    monkeypatch.setenv("TARGETS", json.dumps([{"name": "shop", "url": "https://shop.test"}]))
+    with pytest.raises(common.InputError, match=message):
+        load_handler("health_check").handler(event, None)
+
+
+def test_relative_ca_bundle_resolves_against_the_package(
+    monkeypatch: pytest.MonkeyPatch, load_handler: Callable[[str], Any]
+) -> None:
+    module = load_handler("health_check")
+    target = module.parse_target({"name": "x", "url": "https://x.test", "ca_bundle": "handler.py"}, "t")
+    assert Path(target.ca_bundle) == Path(module.__file__).resolve()
+
+
+def test_url_password_never_reaches_a_failure_reason(load_handler: Callable[[str], Any]) -> None:
+    """requests quotes the whole URL in some errors (here: a port out of range). Configuration rejects such a
+    URL up front; check() itself, given one anyway, still keeps the password out of the reason."""
+    module = load_handler("health_check")
+    url = "http://ops:hunter2pw@127.0.0.1:99999/"
+    with pytest.raises(common.ConfigError, match=r"target 'x': url 'http://ops:\*\*\*@127.0.0.1:99999/' has an"):
+        module.parse_target({"name": "x", "url": url}, "t")
+    cfg = module.Config(targets=(), namespace="ns", max_workers=1, connect_retries=0, max_body_bytes=1024)
+    result = module.check(module.Target(name="x", url=url), cfg)
+    assert result.ok is False
+    assert result.reason.startswith("request failed: InvalidURL") and "hunter2pw" not in result.reason
+    assert result.url == "http://ops:***@127.0.0.1:99999/"
+
+
+def test_url_password_is_redacted(load_handler: Callable[[str], Any]) -> None:
+    module = load_handler("health_check")
+    assert module.redact_url("https://ops:hunter2@status.test:8443/x?y=1") == "https://ops:***@status.test:8443/x?y=1"
+    assert module.redact_url("https://status.test/") == "https://status.test/"
+    assert module.redact_url("https://t0ken@status.test/") == "https://***@status.test/"  # a token as user name
+    assert module.redact_url("https://[::1]:8443/") == "https://[::1]:8443/"
 
 
 # --- Hardening 1: non-finite numbers and unparseable URLs ------------------------------------------------
