@@ -15,6 +15,7 @@ import json
 import os
 import ssl
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +24,7 @@ from unittest import mock
 
 import boto3
 import fuzz
+import opskit_common as common
 import pytest
 import trustme
 from moto import mock_aws
@@ -141,8 +143,9 @@ def plain(environment: dict[str, str]) -> dict[str, str]:
     return {**environment, "TARGETS": json.dumps(targets)}
 
 
-def _invoke(handler: Any, env: dict[str, Any], event: Any) -> Callable[[], Any]:
-    """Run the handler cold (configuration parsed again) in exactly this environment (None: unset)."""
+def _invoke(handler: Any, env: dict[str, Any], event: Any, tally: Counter[str] | None = None) -> Callable[[], Any]:
+    """Run the handler cold (configuration parsed again) in exactly this environment (None: unset); count
+    in `tally` whether it refused the input or ran the checks (so a test can tell it exercised both)."""
 
     def run() -> Any:
         handler.config.cache_clear()
@@ -151,7 +154,17 @@ def _invoke(handler: Any, env: dict[str, Any], event: Any) -> Callable[[], Any]:
                 os.environ.pop(name, None)
                 if value is not None:
                     os.environ[name] = value
-            return handler.handler(event, None)
+            outcome = "refused"
+            try:
+                result = handler.handler(event, None)
+                outcome = "ran"
+                return result
+            except common.PartialFailure:
+                outcome = "ran"
+                raise
+            finally:
+                if tally is not None:
+                    tally[outcome] += 1
 
     return run
 
@@ -175,8 +188,10 @@ def test_the_unmutated_inputs_pass(environment: dict[str, str], load_handler: Ca
 def test_mutated_fixture_events(fixture: str, environment: dict[str, str], load_handler: Callable[[str], Any]) -> None:
     handler = load_handler("health_check")
     event = json.loads((EVENTS / fixture).read_text())
+    tally: Counter[str] = Counter()
     for label, mutant in fuzz.mutations(event, seed=SEEDS[0], count=MUTATIONS):
-        fuzz.check(_invoke(handler, plain(environment), mutant), f"{fixture}: {label}")
+        fuzz.check(_invoke(handler, plain(environment), mutant, tally), f"{fixture}: {label}")
+    assert sum(tally.values()) == MUTATIONS and tally["ran"] > 0, tally
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -184,9 +199,11 @@ def test_mutated_targets_json(seed: int, environment: dict[str, str], load_handl
     """TARGETS mutated as a document (values, types, removed and added keys), then rendered back to JSON."""
     handler = load_handler("health_check")
     targets = json.loads(environment["TARGETS"])
+    tally: Counter[str] = Counter()
     for label, mutant in fuzz.mutations(targets, seed=seed, count=MUTATIONS // 2):
         env = {**environment, "TARGETS": json.dumps(mutant)}
-        fuzz.check(_invoke(handler, env, {}), f"TARGETS: {label}")
+        fuzz.check(_invoke(handler, env, {}, tally), f"TARGETS: {label}")
+    assert tally["ran"] > 0 and tally["refused"] > 0, tally
 
 
 def test_mutated_environment_variables(environment: dict[str, str], load_handler: Callable[[str], Any]) -> None:
@@ -194,11 +211,14 @@ def test_mutated_environment_variables(environment: dict[str, str], load_handler
     blueprint's single-site variables the handler falls back to."""
     handler = load_handler("health_check")
     base = {**plain(environment), "site": json.loads(environment["TARGETS"])[0]["url"], "expected": "ok"}
-    seed = SEEDS[0]
+    seed, tally, mutated = SEEDS[0], Counter[str](), set()
     for label, mutant in fuzz.mutations(base, seed=seed, count=MUTATIONS):
         env = {name: _as_env_value(mutant.get(name)) for name in base}
-        fuzz.check(_invoke(handler, env, {}), f"environment: {label}")
+        mutated |= {name for name in base if env[name] != base[name]}
+        fuzz.check(_invoke(handler, env, {}, tally), f"environment: {label}")
     without_targets = {**base, "TARGETS": None}
     for label, mutant in fuzz.mutations(without_targets, seed=seed, count=MUTATIONS // 3):
         env = {name: _as_env_value(mutant.get(name)) for name in without_targets}
-        fuzz.check(_invoke(handler, env, {}), f"blueprint environment: {label}")
+        fuzz.check(_invoke(handler, env, {}, tally), f"blueprint environment: {label}")
+    assert mutated == set(base), f"never mutated: {set(base) - mutated}"
+    assert tally["ran"] > 0 and tally["refused"] > 0, tally
