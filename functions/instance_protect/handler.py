@@ -26,9 +26,10 @@ again, e.g. after a person started a scheduler-stopped instance by hand):
   skipped  cleared-stale-marker  running and still marked: the `opskit:stopped-by` tag was deleted
 
 Any other state (the rule does not send them): skipped, state-not-handled, without an AWS call.
-When the action fails the decision is `failed`, `start-failed` or `marker-clear-failed`, and the error is
-raised after it was recorded. Every decision writes one log line and one EMF metric named by its reason
-(instance_protect_metrics: Started, Cap, Held, Spot, NotOptedIn, ...).
+When the action fails (CreateTags/StartInstances, DeleteTags) the decision becomes `failed` with reason
+`start-failed` or `marker-clear-failed`, and the error is raised after the decision was recorded.
+Every decision writes one log line and one EMF metric named by its reason (instance_protect_metrics:
+Started, Cap, Held, Spot, NotOptedIn, ...).
 Restart history lives in a tag on the instance itself (`opskit:protect-restarts`, the epoch seconds of
 recent restarts), written before the start so that a failed start still counts against the cap.
 """
@@ -266,6 +267,7 @@ def on_stopped(cfg: Config, change: StateChange, result: dict[str, Any], details
             result.update(start(cfg, change.instance_id, name, [*history, now], facts, window))
         except ClientError:  # tagging or starting failed (a PartialFailure means it started)
             result.update(decision="failed", reason="start-failed")
+            del result["restarts_in_window"]  # unknown: the history tag may or may not have been written
             raise
         if result["decision"] != "started":  # someone else changed its state first: not counted
             result["restarts_in_window"] = len(history)
