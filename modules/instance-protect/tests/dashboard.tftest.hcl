@@ -9,7 +9,6 @@ mock_provider "aws" {
 mock_provider "archive" {}
 
 variables {
-  decisions_title = "Stopped instances: decisions by reason"
   stopped_metrics = ["Started", "StartFailed", "Cap", "Held", "Spot", "StoppedByOpskit", "NotStopped", "Terminating", "NotOptedIn", "NotFound"]
   running_metrics = ["StaleMarkerCleared", "MarkerClearFailed", "NoStaleMarker", "NotRunning", "NotOptedIn", "NotFound"]
 }
