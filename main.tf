@@ -113,6 +113,7 @@ module "instance_protect" {
   max_restarts         = var.instance_protect.max_restarts
   window_seconds       = var.instance_protect.window_seconds
   notice_subscriptions = var.instance_protect.notice_subscriptions
+  create_dashboard     = var.instance_protect.create_dashboard
   create_alarms        = local.create_alarms
   alarm_topic_arn      = var.alarm_topic_arn
   log_level            = var.log_level

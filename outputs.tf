@@ -44,3 +44,10 @@ output "owner_tagger_trail_arn" {
   description = "CloudTrail trail created for the owner-tagger (null unless owner_tagger.create_trail is true)."
   value       = var.enable_owner_tagger ? module.owner_tagger[0].trail_arn : null
 }
+
+output "dashboard_names" {
+  description = "CloudWatch dashboards of the enabled modules, keyed by module."
+  value = merge(
+    var.enable_instance_protect && var.instance_protect.create_dashboard ? { instance_protect = module.instance_protect[0].dashboard_name } : {},
+  )
+}

@@ -242,7 +242,8 @@ variable "instance_protect" {
       protocol = string
       endpoint = string
     })), {})
+    create_dashboard = optional(bool, true)
   })
-  description = "instance-protect settings: the protect tag, the hold tag that keeps a deliberately stopped instance stopped, the restart cap per window, and the customer-managed KMS keys of protected instances' volumes (needed to start them)."
+  description = "instance-protect settings: the protect tag, the hold tag that keeps a deliberately stopped instance stopped, the restart cap per window, the customer-managed KMS keys of protected instances' volumes (needed to start them), and the CloudWatch dashboard of its decisions by reason (create_dashboard)."
   default     = {}
 }

@@ -8,7 +8,10 @@ DescribeInstances, CreateTags, StartInstances, DeleteTags and Publish."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -43,7 +46,10 @@ ENV = {
 
 class Runner:
     """Runs the handler for fuzz.check, counts the reasons of accepted invocations, and resets the fixture's
-    instance only after an invocation that changed it (a refusal or a no-op leaves nothing to undo)."""
+    instance only after an invocation that changed it (a refusal or a no-op leaves nothing to undo).
+
+    It also holds every invocation to the metrics contract: an accepted event writes exactly one EMF line,
+    its metric named by the reason on that event's state; a refused event or environment writes none."""
 
     def __init__(self, fn: Any, reset: Any) -> None:
         self.fn, self.reset, self.reasons, self.dirty = fn, reset, Counter[str](), True
@@ -55,13 +61,32 @@ class Runner:
 
     def __call__(self, event: Any) -> None:
         self.dirty = True  # until the handler says otherwise: an unexpected exception may follow a change
+        out = io.StringIO()
         try:
-            reason = self.fn.handler(event, None)["reason"]
+            with contextlib.redirect_stdout(out):
+                reason = self.fn.handler(event, None)["reason"]
         except (opskit_common.InputError, opskit_common.ConfigError):
             self.dirty = False  # fuzz.check fails the test if it came after a mutating call
+            assert emf_metrics(out) == [], "a refused invocation wrote a metric"
             raise
+        except opskit_common.PartialFailure:
+            assert [name for _, name in emf_metrics(out)] == ["Started"], "a started instance must count as Started"
+            raise
+        ((state, name),) = emf_metrics(out)
+        assert state == event["detail"]["state"]
+        assert name == sys.modules["instance_protect_metrics"].metric_name(state, reason)
         self.reasons[reason] += 1
         self.dirty = reason in CHANGED
+
+
+def emf_metrics(out: io.StringIO) -> list[tuple[str, str]]:
+    """(Event dimension, metric name) of every EMF line written."""
+    found = []
+    for line in filter(None, out.getvalue().splitlines()):
+        doc = json.loads(line)
+        for directive in doc["_aws"]["CloudWatchMetrics"]:
+            found.extend((doc["Event"], metric["Name"]) for metric in directive["Metrics"])
+    return found
 
 
 def fixture_instance(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch, event: dict[str, Any]) -> Any:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -154,4 +155,5 @@ def test_handler_and_module_agree_on_the_cap_limits(load_handler):
     text = (MODULE / "variables.tf").read_text(encoding="utf-8")
     assert "var.max_restarts >= 1 && var.max_restarts <= 20" in text
     assert "var.window_seconds >= 60 && var.window_seconds <= 604800" in text
-    assert (handler.MAX_RESTARTS_LIMIT, handler.WINDOW_SECONDS_RANGE) == (20, (60, 604_800))
+    config_module = sys.modules[handler.Config.__module__]  # functions/instance_protect/instance_protect_config.py
+    assert (config_module.MAX_RESTARTS_LIMIT, config_module.WINDOW_SECONDS_RANGE) == (20, (60, 604_800))

@@ -78,7 +78,7 @@ def env_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise ConfigError(f"environment variable {name}={raw!r} is not a boolean (true/false)")
+    raise ConfigError(f"environment variable {name}={clip(raw)!r} is not a boolean (true/false)")
 
 
 def env_int(env: Mapping[str, str], name: str, default: int, minimum: int | None = None) -> int:
@@ -88,7 +88,7 @@ def env_int(env: Mapping[str, str], name: str, default: int, minimum: int | None
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"environment variable {name}={raw!r} is not an integer") from None
+        raise ConfigError(f"environment variable {name}={clip(raw)!r} is not an integer") from None
     if minimum is not None and value < minimum:
         raise ConfigError(f"environment variable {name}={value} must be >= {minimum}")
     return value
@@ -99,9 +99,12 @@ def env_json(env: Mapping[str, str], name: str, default: Any = None) -> Any:
     if raw is None or raw.strip() == "":
         return default
     try:
-        return json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"environment variable {name} is not valid JSON: {exc}") from None
+        value = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ConfigError(f"environment variable {name} is not valid JSON: {clip(str(exc))}") from None
+    if json_depth(value) > MAX_JSON_DEPTH:
+        raise ConfigError(f"environment variable {name} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 def parse_tag_spec(spec: str, what: str = "tag") -> tuple[str, str]:
@@ -284,4 +287,4 @@ def env_match(env: Mapping[str, str], name: str, pattern: re.Pattern[str], defau
 
 def arn_pattern(service: str, resource: str = ".+") -> re.Pattern[str]:
     """A whole-ARN pattern for one service: arn:<partition>:<service>:<region>:<account>:<resource>."""
-    return re.compile(rf"arn:aws(?:-[a-z]+)*:{re.escape(service)}:[a-z]{{2}}(?:-[a-z]+)+-\d:\d{{12}}:{resource}")
+    return re.compile(rf"arn:aws(?:-[a-z]+)*:{re.escape(service)}:[a-z]{{2}}(?:-[a-z]+)+-[0-9]:[0-9]{{12}}:{resource}")

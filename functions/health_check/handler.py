@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import functools
-import json
 import logging
+import math
 import os
 import re
 import ssl
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import opskit_common as common
 import requests
@@ -45,30 +45,25 @@ logging.getLogger("botocore").setLevel(logging.INFO)
 
 USER_AGENT = "opskit-health-check/1.0"
 DEFAULT_NAMESPACE = "opskit/HealthCheck"
+NAMESPACE = re.compile(r"[A-Za-z0-9 ._/#:-]{1,255}")
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
-TARGET_FIELDS = frozenset(
-    {
-        "name",
-        "url",
-        "method",
-        "headers",
-        "body",
-        "expected_status",
-        "expected_text",
-        "unexpected_text",
-        "regex",
-        "max_latency_ms",
-        "min_cert_days",
-        "timeout_seconds",
-        "follow_redirects",
-        "headers_secret_arn",
-        "ca_bundle",
-    }
-)
-SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+$")
-PARAMETER_ARN = re.compile(r"^arn:aws[a-z-]*:ssm:[a-z0-9-]+:\d{12}:parameter/.+$")
-HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+SECRET_ARN = common.arn_pattern("secretsmanager", r"secret:.+-[A-Za-z0-9]{6}")
+PARAMETER_ARN = common.arn_pattern("ssm", r"parameter/.+")
+# Target names become the metric dimension Target and part of an alarm name (the map keys in variables.tf).
+TARGET_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Headers that carry credentials never go into TARGETS: the Lambda environment is readable with
+# lambda:GetFunctionConfiguration and sits in the Terraform state. They belong in headers_secret_arn.
+# variables.tf refuses the same names with the same pattern (searched, case-insensitive).
+CREDENTIAL_HEADER = re.compile(r"(?i)^(proxy-)?authorization$|^cookie$|token|secret|passw|api[-_]?key|credential")
+CONTROL_OR_SPACE = re.compile(r"[\x00-\x20\x7f]")
+HOST_PORT = re.compile(r"(?:\[[^\]]*\]|[^:\[\]]*)(?::[1-9][0-9]{0,4})?")  # no empty port, no leading zero
+MAX_LATENCY_MS = 600_000
+MAX_CERT_DAYS = 3650
+MAX_TIMEOUT_SECONDS = 120
 MAX_REDIRECTS = 10
+REASON_LIMIT = 300  # characters of one failure reason (logs, results, the PartialFailure message)
+MESSAGE_LIMIT = 1500  # characters of the names and reasons listed in the PartialFailure message
 DEADLINE_RESERVE_SECONDS = 2.0
 TASK_ROOT = Path(__file__).resolve().parent
 
@@ -99,26 +94,130 @@ class Target:
         return any(v is not None for v in (self.expected_text, self.unexpected_text, self.regex))
 
 
+TARGET_FIELDS = frozenset(f.name for f in fields(Target))  # what a TARGETS entry may hold
+
+
 def _fail(where: str, message: str) -> common.ConfigError:
     return common.ConfigError(f"{where}: {message}")
 
 
-def _optional_str(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+def _text(value: Any, where: str, key: str, max_length: int = 4096) -> str:
+    """A non-empty string of valid Unicode, at most max_length characters, else ConfigError."""
+    try:
+        text = common.require_str(value, f"{where}: {key}", max_length=max_length)
+    except common.InputError as exc:
+        raise common.ConfigError(str(exc)) from None
+    if text == "":
+        raise _fail(where, f"{key} must not be empty (leave it out instead)")
+    return text
+
+
+def _optional_text(raw: Mapping[str, Any], key: str, where: str) -> str | None:
+    value = raw.get(key)
+    return None if value is None else _text(value, where, key)
+
+
+def _optional_number(
+    raw: Mapping[str, Any], key: str, where: str, minimum: float, maximum: float, whole: bool = False
+) -> float | None:
+    """A finite JSON number in [minimum, maximum] (NaN and Infinity, which json accepts, are refused)."""
     value = raw.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or value == "":
-        raise _fail(where, f"{key} must be a non-empty string")
-    return value
-
-
-def _optional_number(raw: Mapping[str, Any], key: str, where: str, minimum: float) -> float | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise _fail(where, f"{key} must be a number >= {minimum:g}, got {value!r}")
+    kind = "a whole number" if whole else "a number"
+    valid = not isinstance(value, bool) and isinstance(value, int | float)
+    # ints first: a huge int is in range or not without the float conversion that isfinite() would overflow in
+    valid = valid and (isinstance(value, int) or math.isfinite(value)) and minimum <= value <= maximum
+    if not valid or (whole and value != int(value)):
+        raise _fail(where, f"{key} must be {kind} between {minimum:g} and {maximum:g}, got {common.clip(value)}")
     return float(value)
+
+
+def _printable(text: str) -> str:
+    """Text for a message: non-printable characters (lone surrogates, controls) escaped, length bounded."""
+    return common.clip(text.encode("ascii", "backslashreplace").decode("ascii"))
+
+
+def parse_url(value: Any, where: str) -> str:
+    """An absolute http(s) URL with a host, a valid port, no credentials and no spaces or control characters."""
+    url = _text(value, where, "url", max_length=2048)
+    shown = repr(_printable(redact_url(url)))
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed IPv6 bracket ("http://[::1"), an invalid bracketed host
+        raise _fail(where, f"url {shown} is not a valid URL ({common.clip(str(exc))})") from None
+    if not url.startswith(("http://", "https://")) or not parts.hostname:
+        raise _fail(where, f"url {shown} must be an absolute http:// or https:// URL")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0 or not HOST_PORT.fullmatch(parts.netloc.rpartition("@")[2]):
+        raise _fail(where, f"url {shown} has an invalid port (1-65535)")
+    if CONTROL_OR_SPACE.search(url):
+        raise _fail(where, f"url {shown} contains spaces or control characters (percent-encode them)")
+    if "@" in parts.netloc:
+        raise _fail(
+            where,
+            f"url {shown} must not contain credentials (user:password@); put them into a headers secret "
+            "(headers_secret_arn) instead",
+        )
+    return url
+
+
+def _header_value_ok(value: str) -> bool:
+    """HTTP sends header values as Latin-1; a line break or NUL would end the header early, and requests
+    refuses a value that starts with whitespace."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return not any(c in value for c in "\r\n\0") and not value[:1].isspace()
+
+
+def _headers(value: Any, where: str) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
+        raise _fail(where, f"headers must be an object of header name to string value, got {common.clip(value)}")
+    bad = [k for k in value if not HEADER_NAME.fullmatch(k)]
+    if bad:
+        raise _fail(where, f"invalid header name(s) {common.clip(bad)}")
+    bad = [k for k, v in value.items() if not _header_value_ok(v)]
+    if bad:
+        rule = "must be Latin-1 text without line breaks, NUL or leading whitespace"
+        raise _fail(where, f"header value(s) of {common.clip(bad)} {rule}")
+    secret = [k for k in value if CREDENTIAL_HEADER.search(k)]
+    if secret:
+        raise _fail(
+            where,
+            f"headers {common.clip(secret)} look like credentials; TARGETS is readable configuration, so put them "
+            "into a headers secret (headers_secret_arn) instead",
+        )
+    return dict(value)
+
+
+def _regex(pattern: str | None, where: str) -> re.Pattern[str] | None:
+    if pattern is None:
+        return None
+    try:
+        return re.compile(pattern)
+    except (re.error, OverflowError, RecursionError, ValueError) as exc:
+        raise _fail(where, f"regex {common.clip(pattern)!r} does not compile: {common.clip(str(exc))}") from None
+
+
+def _ca_bundle(value: str | None, where: str) -> str | None:
+    if value is None:
+        return None
+    path = Path(value) if os.path.isabs(value) else TASK_ROOT / value
+    try:
+        found = "\0" not in value and path.is_file()
+    except (OSError, ValueError):  # a name too long for the file system
+        found = False
+    if not found:
+        shown = common.clip(value)
+        raise _fail(where, f"ca_bundle {shown!r} is not a file (relative paths are read from {TASK_ROOT})")
+    return str(path)
 
 
 def parse_target(raw: Any, where: str) -> Target:
@@ -126,41 +225,34 @@ def parse_target(raw: Any, where: str) -> Target:
     if not isinstance(raw, Mapping):
         raise _fail(where, f"a target must be a JSON object, got {type(raw).__name__}")
     name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise _fail(where, "name is required (a non-empty string)")
+    if name is None:
+        raise _fail(where, "name is required")
+    if not isinstance(name, str) or not TARGET_NAME.fullmatch(name):
+        shown = repr(_printable(name)) if isinstance(name, str) else common.clip(name)
+        raise _fail(where, f"name must be 1-64 letters, digits, dots, hyphens or underscores, got {shown}")
     where = f"target {name!r}"
-    unknown = sorted(set(raw) - TARGET_FIELDS)
+    unknown = sorted(str(k) for k in set(raw) - TARGET_FIELDS)
     if unknown:
-        raise _fail(where, f"unknown field(s) {', '.join(unknown)}; allowed: {', '.join(sorted(TARGET_FIELDS))}")
+        allowed = ", ".join(sorted(TARGET_FIELDS))
+        raise _fail(where, f"unknown field(s) {_printable(', '.join(unknown))}; allowed: {allowed}")
 
-    url = raw.get("url")
-    if not isinstance(url, str) or not url:
+    if raw.get("url") is None:
         raise _fail(where, "url is required")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(where, f"url {redact_url(url)!r} must be an absolute http:// or https:// URL")
-    try:
-        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
-    except ValueError:
-        raise _fail(where, f"url {redact_url(url)!r} has an invalid port") from None
+    url = parse_url(raw["url"], where)
+    https = urlsplit(url).scheme == "https"
 
-    method = str(raw.get("method") or "GET").upper()
+    method = raw.get("method", "GET")
     if method not in METHODS:
-        raise _fail(where, f"method {method!r} is not one of {', '.join(METHODS)}")
+        raise _fail(where, f"method {common.clip(method)!r} is not one of {', '.join(METHODS)} (upper case)")
 
-    headers = raw.get("headers") or {}
-    if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
-        raise _fail(where, "headers must be an object of header name to string value")
-    bad = [k for k in headers if not HEADER_NAME.match(k)]
-    if bad:
-        raise _fail(where, f"invalid header name(s) {bad}")
-    bad = [k for k, v in headers.items() if any(c in v for c in "\r\n\0")]
-    if bad:
-        raise _fail(where, f"header value(s) of {bad} contain a line break or NUL")
+    headers = _headers(raw.get("headers"), where)
 
     body = raw.get("body")
-    if body is not None and not isinstance(body, str):
-        raise _fail(where, "body must be a string")
+    if body is not None:
+        try:
+            body = common.require_str(body, f"{where}: body", max_length=65536)
+        except common.InputError as exc:
+            raise common.ConfigError(str(exc)) from None
 
     statuses = raw.get("expected_status", [200])
     if isinstance(statuses, int) and not isinstance(statuses, bool):
@@ -170,46 +262,41 @@ def parse_target(raw: Any, where: str) -> Target:
         or not statuses
         or not all(isinstance(s, int) and not isinstance(s, bool) and 100 <= s <= 599 for s in statuses)
     ):
-        raise _fail(where, f"expected_status must be a non-empty list of HTTP status codes, got {statuses!r}")
+        raise _fail(
+            where, f"expected_status must be a non-empty list of HTTP status codes, got {common.clip(statuses)}"
+        )
 
-    expected_text = _optional_str(raw, "expected_text", where)
-    unexpected_text = _optional_str(raw, "unexpected_text", where)
-    pattern = _optional_str(raw, "regex", where)
-    regex = None
-    if pattern is not None:
-        try:
-            regex = re.compile(pattern)
-        except re.error as exc:
-            raise _fail(where, f"regex {pattern!r} does not compile: {exc}") from None
+    expected_text = _optional_text(raw, "expected_text", where)
+    unexpected_text = _optional_text(raw, "unexpected_text", where)
+    regex = _regex(_optional_text(raw, "regex", where), where)
     if method == "HEAD" and (expected_text or unexpected_text or regex):
         raise _fail(where, "text and regex checks need a body; HEAD responses have none")
 
-    max_latency_ms = _optional_number(raw, "max_latency_ms", where, 1)
-    min_cert_days = _optional_number(raw, "min_cert_days", where, 0)
-    if min_cert_days is not None and parts.scheme != "https":
+    max_latency_ms = _optional_number(raw, "max_latency_ms", where, 1, MAX_LATENCY_MS)
+    min_cert_days = _optional_number(raw, "min_cert_days", where, 0, MAX_CERT_DAYS, whole=True)
+    if min_cert_days is not None and not https:
         raise _fail(where, "min_cert_days needs an https:// url")
-    timeout = _optional_number(raw, "timeout_seconds", where, 0.1)
+    timeout = _optional_number(raw, "timeout_seconds", where, 0.1, MAX_TIMEOUT_SECONDS)
 
     follow = raw.get("follow_redirects", True)
     if not isinstance(follow, bool):
-        raise _fail(where, "follow_redirects must be true or false")
+        raise _fail(where, f"follow_redirects must be true or false, got {common.clip(follow)}")
 
-    secret_arn = _optional_str(raw, "headers_secret_arn", where)
-    if secret_arn is not None and not (SECRET_ARN.match(secret_arn) or PARAMETER_ARN.match(secret_arn)):
-        raise _fail(where, "headers_secret_arn must be a Secrets Manager secret ARN or an SSM parameter ARN")
-
-    ca_bundle = _optional_str(raw, "ca_bundle", where)
-    if ca_bundle is not None:
-        path = Path(ca_bundle) if os.path.isabs(ca_bundle) else TASK_ROOT / ca_bundle
-        if not path.is_file():
-            raise _fail(where, f"ca_bundle {ca_bundle!r} is not a file (relative paths are read from {TASK_ROOT})")
-        ca_bundle = str(path)
+    secret_arn = _optional_text(raw, "headers_secret_arn", where)
+    if secret_arn is not None and not (SECRET_ARN.fullmatch(secret_arn) or PARAMETER_ARN.fullmatch(secret_arn)):
+        raise _fail(
+            where,
+            f"headers_secret_arn {common.clip(secret_arn)!r} must be a full Secrets Manager secret ARN "
+            "(…:secret:<name>-<6 characters>) or an SSM parameter ARN (…:parameter/<name>)",
+        )
+    if secret_arn is not None and not https:
+        raise _fail(where, "headers_secret_arn needs an https:// url (secret headers are never sent in clear text)")
 
     return Target(
         name=name,
         url=url,
         method=method,
-        headers=dict(headers),
+        headers=headers,
         body=body,
         expected_status=tuple(statuses),
         expected_text=expected_text,
@@ -220,8 +307,30 @@ def parse_target(raw: Any, where: str) -> Target:
         timeout_seconds=10.0 if timeout is None else timeout,
         follow_redirects=follow,
         headers_secret_arn=secret_arn,
-        ca_bundle=ca_bundle,
+        ca_bundle=_ca_bundle(_optional_text(raw, "ca_bundle", where), where),
     )
+
+
+def _env_count(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    """A whole number from the environment within [minimum, maximum], the default when unset or empty
+    (ConfigError with a clipped value otherwise)."""
+    value = int(common.env_match({name: env.get(name) or str(default)}, name, re.compile(r"[0-9]{1,9}")))
+    if not minimum <= value <= maximum:
+        raise common.ConfigError(f"environment variable {name}={value} must be between {minimum} and {maximum}")
+    return value
+
+
+def _legacy_targets(env: Mapping[str, str]) -> list[dict[str, Any]]:
+    """The original blueprint's single-site variables `site` and `expected` as one target."""
+    site = env.get("site")
+    if not site:
+        raise common.ConfigError("TARGETS is not set (nor the single-site variables site/expected)")
+    try:
+        host = urlsplit(site).hostname or ""
+    except ValueError:
+        host = ""
+    name = host if TARGET_NAME.fullmatch(host) else "site"
+    return [{"name": name, "url": site, "expected_text": env.get("expected") or None}]
 
 
 @dataclass(frozen=True)
@@ -234,26 +343,33 @@ class Config:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
-        raw_targets = common.env_json(env, "TARGETS")
-        if raw_targets is None:
-            site = env.get("site")
-            if not site:
-                raise common.ConfigError("TARGETS is not set (nor the single-site variables site/expected)")
-            host = urlsplit(site).hostname or "site"
-            raw_targets = [{"name": host, "url": site, "expected_text": env.get("expected") or None}]
+        raw = env.get("TARGETS")
+        if raw is None or raw.strip() == "":
+            raw_targets: Any = _legacy_targets(env)
+        else:
+            try:
+                raw_targets = common.loads_json(raw, "environment variable TARGETS")
+            except common.InputError as exc:
+                raise common.ConfigError(str(exc)) from None
         if not isinstance(raw_targets, list) or not raw_targets:
             raise common.ConfigError("TARGETS must be a non-empty JSON list of target objects")
         targets = tuple(parse_target(raw, f"TARGETS[{i}]") for i, raw in enumerate(raw_targets))
         names = [t.name for t in targets]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise common.ConfigError(f"TARGETS: duplicate target name(s) {', '.join(duplicates)}")
+            raise common.ConfigError(f"TARGETS: duplicate target name(s) {common.clip(', '.join(duplicates))}")
+        namespace = env.get("METRIC_NAMESPACE") or DEFAULT_NAMESPACE
+        if not NAMESPACE.fullmatch(namespace) or namespace.startswith("AWS/"):
+            raise common.ConfigError(
+                f"environment variable METRIC_NAMESPACE={_printable(namespace)!r} must be 1-255 letters, digits, "
+                "spaces or . _ / # : - and must not start with AWS/"
+            )
         return cls(
             targets=targets,
-            namespace=common.env_str(env, "METRIC_NAMESPACE", DEFAULT_NAMESPACE) or DEFAULT_NAMESPACE,
-            max_workers=common.env_int(env, "MAX_WORKERS", 32, minimum=1),
-            connect_retries=common.env_int(env, "CONNECT_RETRIES", 1, minimum=0),
-            max_body_bytes=common.env_int(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, minimum=1024),
+            namespace=namespace,
+            max_workers=_env_count(env, "MAX_WORKERS", 32, 1, 128),
+            connect_retries=_env_count(env, "CONNECT_RETRIES", 1, 0, 3),
+            max_body_bytes=_env_count(env, "MAX_BODY_BYTES", 2 * 1024 * 1024, 1024, 64 * 1024 * 1024),
         )
 
 
@@ -273,22 +389,25 @@ def read_secret_headers(arn: str) -> dict[str, str]:
     """Headers from a Secrets Manager secret or an SSM SecureString parameter holding a JSON object.
     Error messages name the ARN and the problem, never the content."""
     try:
-        if SECRET_ARN.match(arn):
+        if SECRET_ARN.fullmatch(arn):
             raw = common.client("secretsmanager").get_secret_value(SecretId=arn).get("SecretString")
         else:
             raw = common.client("ssm").get_parameter(Name=arn, WithDecryption=True)["Parameter"]["Value"]
     except Exception as exc:  # botocore ClientError, endpoint errors: the target fails, the others run
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-        raise SecretHeadersError(f"could not read headers secret {arn}: {code}") from None
+        error = getattr(exc, "response", None)
+        code = error.get("Error", {}).get("Code") if isinstance(error, dict) else None
+        raise SecretHeadersError(
+            f"could not read headers secret {arn}: {common.clip(code or type(exc).__name__)}"
+        ) from None
     try:
-        headers = json.loads(raw or "")
-    except json.JSONDecodeError:
-        raise SecretHeadersError(f"headers secret {arn} is not JSON") from None
+        headers = common.loads_json(raw, "headers secret", max_length=65536)
+    except common.InputError:  # its message would quote the content
+        raise SecretHeadersError(f"headers secret {arn} is not JSON (or too large or deeply nested)") from None
     if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
         raise SecretHeadersError(f"headers secret {arn} must be a JSON object of header name to string value")
     for key, value in headers.items():
-        if not HEADER_NAME.match(key) or any(c in value for c in "\r\n\0"):
-            raise SecretHeadersError(f"headers secret {arn}: header {key!r} has an invalid name or value")
+        if not HEADER_NAME.fullmatch(key) or not _header_value_ok(value):
+            raise SecretHeadersError(f"headers secret {arn}: header {_printable(key)!r} has an invalid name or value")
     return headers
 
 
@@ -339,19 +458,30 @@ class _DeadlineExceeded(Exception):
 
 
 def redact_url(url: str) -> str:
-    """The URL without the credential in its user-info part: user:password → user:***, a lone token → ***."""
-    parts = urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
+    """The URL without the credential in its user-info part: user:password → user:***, a lone token → ***.
+    Text only (no URL parsing), so it works on URLs that do not parse."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    end = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    userinfo, at, host = rest[:end].rpartition("@")
     if not at:
         return url
     user, colon, _ = userinfo.partition(":")
-    netloc = f"{user}:***@{host}" if colon else f"***@{host}"
-    return urlunsplit(parts._replace(netloc=netloc))
+    return f"{scheme}://{f'{user}:***' if colon else '***'}@{host}{rest[end:]}"
+
+
+def shown_url(url: str) -> str:
+    """The URL as it may appear in logs, metrics and results: without credentials, bounded."""
+    return common.clip(redact_url(url))
 
 
 def _url_credential(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.password if parts.password is not None else parts.username or ""
+    try:
+        parts = urlsplit(url)
+        return parts.password if parts.password is not None else parts.username or ""
+    except ValueError:
+        return ""
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
@@ -467,9 +597,9 @@ def _decode(body: bytes, response: requests.Response) -> str:
 
 def check(target: Target, cfg: Config, secret: dict[str, str] | SecretHeadersError | None = None) -> Result:
     """Check one target; never raises (every problem becomes a failure reason)."""
-    result = Result(name=target.name, url=redact_url(target.url))
+    result = Result(name=target.name, url=shown_url(target.url))
     if isinstance(secret, SecretHeadersError):
-        result.failures.append(("secret", str(secret)))
+        result.failures.append(("secret", common.clip(str(secret), REASON_LIMIT)))
         return result
     secret_headers = secret or {}
     headers = {**target.headers, **secret_headers}
@@ -524,8 +654,9 @@ def check(target: Target, cfg: Config, secret: dict[str, str] | SecretHeadersErr
 
     if result.latency_ms is not None:
         _evaluate(target, result, text)
+    # Redact first, then clip: a clipped reason could end inside a secret, which would then not be found.
     hidden = [*secret_headers.values(), _url_credential(target.url)]
-    result.failures = [(c, redact(r, hidden)) for c, r in result.failures]
+    result.failures = [(c, common.clip(redact(r, hidden), REASON_LIMIT)) for c, r in result.failures]
     result.ok = not result.failures
     return result
 
@@ -535,11 +666,11 @@ def _evaluate(target: Target, result: Result, text: str) -> None:
         wanted = ", ".join(str(s) for s in target.expected_status)
         result.failures.append(("status", f"status {result.status} not in [{wanted}]"))
     if target.expected_text is not None and target.expected_text not in text:
-        result.failures.append(("text", f"expected text {target.expected_text!r} not found"))
+        result.failures.append(("text", f"expected text {common.clip(target.expected_text)!r} not found"))
     if target.unexpected_text is not None and target.unexpected_text in text:
-        result.failures.append(("text", f"unexpected text {target.unexpected_text!r} found"))
+        result.failures.append(("text", f"unexpected text {common.clip(target.unexpected_text)!r} found"))
     if target.regex is not None and not target.regex.search(text):
-        result.failures.append(("regex", f"regex {target.regex.pattern!r} did not match"))
+        result.failures.append(("regex", f"regex {common.clip(target.regex.pattern)!r} did not match"))
     if (
         target.max_latency_ms is not None
         and result.latency_ms is not None
@@ -590,11 +721,12 @@ def select_targets(event: Any, cfg: Config) -> tuple[Target, ...]:
         return cfg.targets
     names = event["targets"]
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        raise common.InputError('"targets" must be a non-empty list of target names')
+        raise common.InputError(f'"targets" must be a non-empty list of target names, got {common.clip(names)}')
     known = {t.name for t in cfg.targets}
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise common.InputError(f"unknown target(s) {', '.join(unknown)}; configured: {', '.join(sorted(known))}")
+        configured = common.clip(", ".join(sorted(known)))
+        raise common.InputError(f"unknown target(s) {_printable(', '.join(unknown))}; configured: {configured}")
     return tuple(t for t in cfg.targets if t.name in names)
 
 
@@ -618,7 +750,7 @@ def run_checks(targets: tuple[Target, ...], cfg: Config, deadline: float | None 
     except concurrent.futures.TimeoutError:
         for target in targets:
             if target.name not in by_name:
-                result = Result(name=target.name, url=redact_url(target.url))
+                result = Result(name=target.name, url=shown_url(target.url))
                 result.failures.append(
                     ("timeout", "check still running when the function had to report (raise the function timeout)")
                 )
@@ -649,6 +781,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     outcome = {"results": [r.public() for r in results], "failed": len(failed)}
     LOG.info("health check run finished", extra={"checked": len(results), "failed": len(failed)})
     if failed:
-        names = ", ".join(f"{r.name} ({r.reason})" for r in failed)
+        names = common.clip(", ".join(f"{r.name} ({r.reason})" for r in failed), MESSAGE_LIMIT)
         raise common.PartialFailure(f"{len(failed)} of {len(results)} health checks failed: {names}", outcome)
     return outcome

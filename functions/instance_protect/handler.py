@@ -26,6 +26,10 @@ again, e.g. after a person started a scheduler-stopped instance by hand):
   skipped  cleared-stale-marker  running and still marked: the `opskit:stopped-by` tag was deleted
 
 Any other state (the rule does not send them): skipped, state-not-handled, without an AWS call.
+When the action fails (CreateTags/StartInstances, DeleteTags) the decision becomes `failed` with reason
+`start-failed` or `marker-clear-failed`, and the error is raised after the decision was recorded.
+Every decision writes one log line and one EMF metric named by its reason (instance_protect_metrics:
+Started, Cap, Held, Spot, NotOptedIn, ...).
 Restart history lives in a tag on the instance itself (`opskit:protect-restarts`, the epoch seconds of
 recent restarts), written before the start so that a failed start still counts against the cap.
 """
@@ -34,15 +38,16 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import time
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import instance_protect_metrics as metrics
 import opskit_common as common
 from botocore.exceptions import ClientError
+from instance_protect_config import Config
 
 LOG = common.get_logger(__name__)
 
@@ -51,102 +56,8 @@ DETAIL_TYPE = "EC2 Instance State-change Notification"
 EC2_STATES = ("pending", "running", "stopping", "stopped", "shutting-down", "terminated")
 INSTANCE_ID = common.id_pattern("i")
 SPOT_STOP_CODES = {"Server.SpotInstanceShutdown", "Server.SpotInstanceTermination"}
-# A tag value holds at most 256 characters; 20 ten-digit timestamps and their separators fit easily.
-MAX_RESTARTS_LIMIT = 20
-WINDOW_SECONDS_RANGE = (60, 604_800)
 # SNS refuses a Subject with line breaks or control characters, or of 100 characters or more.
 MAX_SUBJECT_CHARS = 99
-METRIC_NAMESPACE = "opskit"
-# The module's own topic (modules/instance-protect): a standard topic, so no .fifo suffix.
-TOPIC_ARN_PATTERN = common.arn_pattern("sns", r"[A-Za-z0-9_-]{1,256}")
-TAG_KEY_RULE = "1-128 characters, no leading or trailing blanks, outside the reserved aws: prefix"
-
-
-def _text(env: Mapping[str, str], name: str, default: str) -> str:
-    value = common.env_str(env, name, default)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise common.ConfigError(f"environment variable {name}={common.clip(value)!r} is not valid Unicode") from None
-    return value
-
-
-def _padded(text: str) -> bool:
-    """Starts or ends with a blank as Terraform's trimspace sees one (Go's unicode.IsSpace)."""
-    return any(c in "\t\n\v\f\r \x85" or unicodedata.category(c) in ("Zs", "Zl", "Zp") for c in text[:1] + text[-1:])
-
-
-def _tag_key(key: str, what: str) -> str:
-    """The same rule as the module's validation blocks (protect_tag.key, schedule_tag_key, hold_tag_key)."""
-    if not 1 <= len(key) <= 128 or _padded(key) or key.lower().startswith("aws:"):
-        raise common.ConfigError(f"{what} {common.clip(key)!r} is not a tag key ({TAG_KEY_RULE})")
-    return key
-
-
-def _whole_number(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    value = int(common.env_match(env, name, re.compile(r"[0-9]{1,7}")))
-    if not low <= value <= high:
-        raise common.ConfigError(f"environment variable {name}={value} must be a whole number from {low} to {high}")
-    return value
-
-
-@dataclass(frozen=True)
-class Config:
-    protect_key: str
-    protect_value: str
-    schedule_tag_key: str
-    stopped_by_tag_key: str
-    restarts_tag_key: str
-    hold_tag_key: str
-    max_restarts: int
-    window_seconds: int
-    topic_arn: str | None
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Config:
-        """Every value checked before any AWS call, with the rules modules/instance-protect applies at plan
-        time, so a deployable configuration always passes and a hand-edited environment fails at once."""
-        spec = _text(env, "PROTECT_TAG", "Protected=true")
-        protect_key, sep, protect_value = spec.partition("=")
-        if not sep:
-            raise common.ConfigError(f"environment variable PROTECT_TAG={common.clip(spec)!r} must look like Key=Value")
-        _tag_key(protect_key, "PROTECT_TAG key")
-        if len(protect_value) > 256 or _padded(protect_value):
-            raise common.ConfigError(
-                f"PROTECT_TAG value {common.clip(protect_value)!r} must be at most 256 characters without "
-                "leading or trailing blanks"
-            )
-        keys = {
-            name: _tag_key(_text(env, name, default), f"environment variable {name}")
-            for name, default in (
-                ("SCHEDULE_TAG_KEY", "Schedule"),
-                ("STOPPED_BY_TAG_KEY", "opskit:stopped-by"),
-                ("RESTARTS_TAG_KEY", "opskit:protect-restarts"),
-                ("HOLD_TAG_KEY", "opskit:hold"),
-            )
-        }
-        if len({protect_key, *keys.values()}) != len(keys) + 1:
-            raise common.ConfigError(
-                "the tag keys of PROTECT_TAG, SCHEDULE_TAG_KEY, STOPPED_BY_TAG_KEY, RESTARTS_TAG_KEY and "
-                f"HOLD_TAG_KEY must all differ, got {common.clip([protect_key, *keys.values()])}"
-            )
-        topic_arn = _text(env, "TOPIC_ARN", "")
-        if topic_arn:
-            common.env_match(env, "TOPIC_ARN", TOPIC_ARN_PATTERN)
-        return cls(
-            protect_key=protect_key,
-            protect_value=protect_value,
-            schedule_tag_key=keys["SCHEDULE_TAG_KEY"],
-            stopped_by_tag_key=keys["STOPPED_BY_TAG_KEY"],
-            restarts_tag_key=keys["RESTARTS_TAG_KEY"],
-            hold_tag_key=keys["HOLD_TAG_KEY"],
-            max_restarts=_whole_number(env, "MAX_RESTARTS", 3, 1, MAX_RESTARTS_LIMIT),
-            window_seconds=_whole_number(env, "WINDOW_SECONDS", 3600, *WINDOW_SECONDS_RANGE),
-            topic_arn=topic_arn or None,
-        )
 
 
 @functools.cache
@@ -231,7 +142,7 @@ def decide(cfg: Config, instance: Mapping[str, Any], now: int) -> tuple[str, str
     return "started", "unplanned-stop", history
 
 
-def clear_stale_marker(cfg: Config, instance_id: str, result: dict[str, Any]) -> dict[str, Any]:
+def clear_stale_marker(cfg: Config, instance_id: str, result: dict[str, Any]) -> None:
     """On a running event: delete `opskit:stopped-by` from a protected instance that runs again.
 
     Only when DescribeInstances says `running` now: a late running event for an instance that an opskit
@@ -240,7 +151,7 @@ def clear_stale_marker(cfg: Config, instance_id: str, result: dict[str, Any]) ->
     instance = describe(instance_id)
     if instance is None:
         result["reason"] = "instance-not-found"
-        return result
+        return
     tags = common.tags_to_dict(instance.get("Tags"))
     state = instance.get("State", {}).get("Name")
     marker = tags.get(cfg.stopped_by_tag_key)
@@ -251,11 +162,15 @@ def clear_stale_marker(cfg: Config, instance_id: str, result: dict[str, Any]) ->
     elif marker is None:
         result["reason"] = "no-stale-marker"
     else:
-        common.client("ec2").delete_tags(
-            Resources=[instance_id], Tags=[{"Key": cfg.stopped_by_tag_key, "Value": marker}]
-        )
-        result.update(reason="cleared-stale-marker", stale_marker=common.clip(marker))
-    return result
+        result["stale_marker"] = common.clip(marker)
+        try:
+            common.client("ec2").delete_tags(
+                Resources=[instance_id], Tags=[{"Key": cfg.stopped_by_tag_key, "Value": marker}]
+            )
+        except ClientError:
+            result.update(decision="failed", reason="marker-clear-failed")
+            raise
+        result["reason"] = "cleared-stale-marker"
 
 
 def sns_subject(text: str) -> str:
@@ -274,26 +189,40 @@ def notify(cfg: Config, subject: str, lines: list[str]) -> bool:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Decide, act, then record the decision: one log line and one metric named by its reason. A decision
+    whose action fails is recorded too (StartFailed, MarkerClearFailed, or Started/Held/Cap when only the
+    notice failed) before the error is raised; an error before any decision (a malformed event, a failed
+    DescribeInstances) records nothing and shows in the function's Errors metric."""
     cfg = config()
     change = parse_event(event)
     result: dict[str, Any] = {"decision": "skipped", "reason": "", "instance_id": change.instance_id}
-    if change.state == "running":
-        return finish(clear_stale_marker(cfg, change.instance_id, result), change)
-    if change.state != "stopped":
-        result["reason"] = "state-not-handled"
-        return finish(result, change)
+    details: dict[str, Any] = {}
+    try:
+        if change.state == "running":
+            clear_stale_marker(cfg, change.instance_id, result)
+        elif change.state == "stopped":
+            on_stopped(cfg, change, result, details)
+        else:
+            result["reason"] = "state-not-handled"
+    except Exception:
+        if result["reason"]:
+            finish(result, change, details)
+        raise
+    return finish(result, change, details)
 
+
+def on_stopped(cfg: Config, change: StateChange, result: dict[str, Any], details: dict[str, Any]) -> None:
+    """A stopped event: describe the instance, decide, and start it or notify; `result` holds the decision
+    as soon as it is known, `details` the facts logged with it."""
     instance = describe(change.instance_id)
     if instance is None:
         result["reason"] = "instance-not-found"
-        return finish(result, change)
+        return
 
     now = int(time.time())
     decision, reason, history = decide(cfg, instance, now)
-    result.update(decision=decision, reason=reason)
     tags = common.tags_to_dict(instance.get("Tags"))
-    if cfg.stopped_by_tag_key in tags:
-        result["stopped_by"] = common.clip(tags[cfg.stopped_by_tag_key])
+    name = common.clip(tags.get("Name", change.instance_id), 100)
     facts = {
         "state_reason": instance.get("StateReason", {}).get("Code"),
         "state_transition_reason": instance.get("StateTransitionReason"),
@@ -301,7 +230,10 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "schedule": tags.get(cfg.schedule_tag_key),
     }
     facts = {key: common.clip(value) if isinstance(value, str) else value for key, value in facts.items()}
-    name = common.clip(tags.get("Name", change.instance_id), 100)
+    details.update(facts, instance_name=name)
+    result.update(decision=decision, reason=reason, restarts_in_window=len(history))
+    if cfg.stopped_by_tag_key in tags:
+        result["stopped_by"] = common.clip(tags[cfg.stopped_by_tag_key])
     window = f"{cfg.max_restarts} restarts per {cfg.window_seconds}s"
     last_stop = f"Last stop: {facts['state_reason']} / {facts['state_transition_reason']}."
 
@@ -330,10 +262,15 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             ],
         )
     elif decision == "started":
-        result.update(start(cfg, change.instance_id, name, [*history, now], facts, window))
-
-    result["restarts_in_window"] = len(history) + (1 if result["decision"] == "started" else 0)
-    return finish(result, change, facts)
+        result["restarts_in_window"] = len(history) + 1
+        try:
+            result.update(start(cfg, change.instance_id, name, [*history, now], facts, window))
+        except ClientError:  # tagging or starting failed (a PartialFailure means it started)
+            result.update(decision="failed", reason="start-failed")
+            del result["restarts_in_window"]  # unknown: the history tag may or may not have been written
+            raise
+        if result["decision"] != "started":  # someone else changed its state first: not counted
+            result["restarts_in_window"] = len(history)
 
 
 def start(
@@ -377,24 +314,15 @@ def start(
     return {"notified": notified}
 
 
-def finish(result: dict[str, Any], change: StateChange, facts: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    LOG.info(
+def finish(result: dict[str, Any], change: StateChange, details: Mapping[str, Any]) -> dict[str, Any]:
+    """Log the decision and write its metric (instance_protect_metrics)."""
+    level = LOG.error if result["decision"] == "failed" else LOG.info
+    level(
         "instance %s %s: %s",
         result["instance_id"],
         result["decision"],
         result["reason"],
-        extra={**result, **(facts or {}), "event_time": change.time},
+        extra={**result, **details, "event_time": change.time},
     )
-    common.emit_metrics(
-        METRIC_NAMESPACE,
-        {"Function": "instance-protect"},
-        {
-            "Started": (1 if result["decision"] == "started" else 0, "Count"),
-            "Skipped": (1 if result["decision"] == "skipped" else 0, "Count"),
-            "RestartCapReached": (1 if result["reason"] == "restart-cap-reached" else 0, "Count"),
-            "Held": (1 if result["reason"] == "held" else 0, "Count"),
-            "StaleMarkerCleared": (1 if result["reason"] == "cleared-stale-marker" else 0, "Count"),
-        },
-        {"InstanceId": result["instance_id"], "Reason": result["reason"]},
-    )
+    metrics.emit(change.state, result, details.get("instance_name"))
     return result

@@ -63,16 +63,19 @@ variable "targets" {
   }))
   description = <<-EOT
     Endpoints to check, keyed by a stable name (the metric dimension Target and the alarm name suffix).
-    url: http(s) URL. method: GET (default), HEAD, POST, PUT, PATCH, DELETE or OPTIONS. headers: plain, non-secret
-    headers. body: request body. expected_status: accepted status codes (default [200]). expected_text /
-    unexpected_text: text that must / must not appear in the decoded body. regex: Python `re` pattern searched in
-    the body. max_latency_ms: slowest acceptable full response. min_cert_days: fail when the TLS certificate
-    expires sooner (https only). timeout_seconds: bound of each connection attempt and each wait for data, and
-    of the whole body download (default 10).
-    follow_redirects: default true. headers_secret_arn: Secrets Manager secret ARN (full, with its 6-character
-    suffix) or SSM SecureString parameter ARN holding a JSON object of headers, e.g. {"Authorization": "Bearer
-    ..."}; never put secrets in `headers`. ca_bundle: PEM file of extra CAs to trust instead of the public roots
-    (private endpoints), absolute or relative to the function package.
+    url: http(s) URL, without credentials (no user:password@). method: GET (default), HEAD, POST, PUT, PATCH,
+    DELETE or OPTIONS. headers: plain, non-secret headers (names that look like credentials, such as
+    Authorization, Cookie or X-Api-Key, are refused). body: request body (never a secret). expected_status:
+    accepted status codes (default [200]). expected_text / unexpected_text: text that must / must not appear in
+    the decoded body. regex: Python `re` pattern searched in the body. max_latency_ms: slowest acceptable full
+    response (1-600000). min_cert_days: fail when the TLS certificate expires sooner (0-3650, https only).
+    timeout_seconds: bound of each connection attempt and each wait for data, and of the whole body download
+    (0.1-120, default 10). follow_redirects: default true. headers_secret_arn: Secrets Manager secret ARN (full,
+    with its 6-character suffix) or SSM SecureString parameter ARN holding a JSON object of headers, e.g.
+    {"Authorization": "Bearer ..."}; needs an https:// url. This is the only place for credentials: everything
+    else in targets is readable configuration (plan, state, the function's environment). ca_bundle: PEM file of
+    extra CAs to trust instead of the public roots (private endpoints), absolute or relative to the function
+    package.
   EOT
 
   validation {
@@ -91,13 +94,47 @@ variable "targets" {
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : can(regex("^https?://[^/?#]+", t.url))])
-    error_message = "targets[*].url must be an absolute http:// or https:// URL."
+    # scheme, optional user info (refused by the next rule, with its own message), a host name or a bracketed
+    # IPv6 address, an optional port 1-65535, then path/query/fragment; no spaces or control characters.
+    condition = alltrue([for k, t in var.targets : can(regex(
+      "^https?://([^/?#@\\x00-\\x20\\x7f]*@)?(\\[[^\\]]*\\]|[^/?#@\\[\\]:\\x00-\\x20\\x7f]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\\x00-\\x20\\x7f]*)?$",
+      t.url
+      )) && alltrue([
+      for host in regexall("^https?://(?:[^/?#@]*@)?\\[([^\\]]*)\\]", t.url) : can(cidrhost("${host[0]}/128", 0))
+    ])])
+    error_message = "targets[*].url must be an absolute http:// or https:// URL: a host name or a bracketed IPv6 address, an optional port 1-65535, no spaces or control characters (percent-encode them)."
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : length(regexall("[\\r\\n]", join("", values(t.headers)))) == 0])
-    error_message = "targets[*].headers values must not contain line breaks."
+    condition     = alltrue([for k, t in var.targets : !can(regex("^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@", t.url))])
+    error_message = "targets[*].url must not contain credentials (user:password@): targets is readable configuration. Put them into a headers secret (headers_secret_arn)."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : t.headers_secret_arn == null || startswith(t.url, "https://")])
+    error_message = "targets[*].headers_secret_arn needs an https:// url: secret headers are never sent in clear text."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : alltrue([for name in keys(t.headers) : can(regex("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name))])])
+    error_message = "targets[*].headers names must be HTTP header names (letters, digits and !#$%&'*+.^_`|~-)."
+  }
+
+  validation {
+    # Latin-1 (HTTP's header encoding), no CR/LF/NUL anywhere, and no whitespace (as Python's str.isspace sees
+    # it) at the start, which requests refuses.
+    condition = alltrue([for k, t in var.targets : alltrue([for v in values(t.headers) : can(regex(
+      "^([^\\t\\n\\x{0b}\\x{0c}\\r\\x{1c}-\\x{20}\\x{85}\\x{a0}\\x00\\x{100}-\\x{10FFFF}][^\\r\\n\\x00\\x{100}-\\x{10FFFF}]*)?$", v
+    ))])])
+    error_message = "targets[*].headers values must be Latin-1 text (HTTP's header encoding) without line breaks, NUL or leading whitespace."
+  }
+
+  validation {
+    # The same pattern as CREDENTIAL_HEADER in functions/health_check/handler.py (a test compares them).
+    condition = alltrue([for k, t in var.targets : length([
+      for name in keys(t.headers) : name if can(regex("(?i)^(proxy-)?authorization$|^cookie$|token|secret|passw|api[-_]?key|credential", name))
+    ]) == 0])
+    error_message = "targets[*].headers must not carry credentials (Authorization, Cookie, names with token, secret, password, api-key or credential): targets is readable configuration (plan, state, the function's environment). Put them into a headers secret (headers_secret_arn)."
   }
 
   validation {
@@ -118,13 +155,18 @@ variable "targets" {
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : t.max_latency_ms == null ? true : t.max_latency_ms >= 1])
-    error_message = "targets[*].max_latency_ms must be at least 1 (or null for no latency check)."
+    condition     = alltrue([for k, t in var.targets : t.max_latency_ms == null ? true : (t.max_latency_ms >= 1 && t.max_latency_ms <= 600000)])
+    error_message = "targets[*].max_latency_ms must be between 1 and 600000 (or null for no latency check)."
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null ? true : (t.min_cert_days >= 0 && floor(t.min_cert_days) == t.min_cert_days && startswith(t.url, "https://"))])
-    error_message = "targets[*].min_cert_days must be a whole number of days >= 0 and needs an https:// url."
+    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null ? true : (t.min_cert_days >= 0 && t.min_cert_days <= 3650 && floor(t.min_cert_days) == t.min_cert_days)])
+    error_message = "targets[*].min_cert_days must be a whole number of days between 0 and 3650 (or null for no certificate check)."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null || startswith(t.url, "https://")])
+    error_message = "targets[*].min_cert_days needs an https:// url."
   }
 
   validation {
@@ -133,9 +175,14 @@ variable "targets" {
   }
 
   validation {
+    condition     = alltrue([for k, t in var.targets : alltrue([for v in [t.expected_text, t.unexpected_text, t.regex, t.ca_bundle] : v != ""])])
+    error_message = "targets[*].expected_text, unexpected_text, regex and ca_bundle must not be empty strings (leave them out instead)."
+  }
+
+  validation {
     condition = alltrue([for k, t in var.targets : t.headers_secret_arn == null ? true : (
-      can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", t.headers_secret_arn)) ||
-      can(regex("^arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/.+$", t.headers_secret_arn))
+      can(regex("^arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", t.headers_secret_arn)) ||
+      can(regex("^arn:aws(-[a-z]+)*:ssm:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:parameter/.+$", t.headers_secret_arn))
     )])
     error_message = "targets[*].headers_secret_arn must be a full Secrets Manager secret ARN (…:secret:<name>-<6 characters>) or an SSM parameter ARN (…:parameter/<name>)."
   }

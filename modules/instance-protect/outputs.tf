@@ -42,3 +42,13 @@ output "hold_tag_key" {
   description = "The tag key that keeps a protected instance stopped (tag it, then stop it)."
   value       = var.hold_tag_key
 }
+
+output "dashboard_name" {
+  description = "Name of the CloudWatch dashboard (null unless create_dashboard)."
+  value       = var.create_dashboard ? aws_cloudwatch_dashboard.this[0].dashboard_name : null
+}
+
+output "dashboard_arn" {
+  description = "ARN of the CloudWatch dashboard (null unless create_dashboard)."
+  value       = var.create_dashboard ? aws_cloudwatch_dashboard.this[0].dashboard_arn : null
+}

@@ -171,3 +171,9 @@ variable "alarm_topic_arn" {
   description = "SNS topic the alarms notify. Required when create_alarms is true. CloudWatch alarms cannot publish to a topic encrypted with the AWS-managed alias/aws/sns key, so use a topic with a customer-managed key."
   default     = null
 }
+
+variable "create_dashboard" {
+  type        = bool
+  description = "Create the CloudWatch dashboard \"<name_prefix>-instance-protect\": decisions by reason (why a stopped instance was or was not started), restarts per instance (Logs Insights over the function's log lines), stale-marker clean-up, and the function's errors and DLQ depth."
+  default     = true
+}

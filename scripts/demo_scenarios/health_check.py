@@ -1,22 +1,29 @@
 """health-check: one healthy and one failing site on 127.0.0.1, checked by the real handler on a scheduled event.
 
-The "shop" answers 200 with the expected (non-ASCII) text, sending an Authorization header read from a
-Secrets Manager secret (moto); the "api" answers 503. The run must report both, write both targets' metrics,
-and raise (the Errors alarm) only after both were checked, with no secret value anywhere in the output.
+The "shop" answers 200 over https (a private CA, trusted through the target's ca_bundle) with the expected
+(non-ASCII) text, given the Authorization header read from a Secrets Manager secret (moto); the "api" answers
+503 over plain http. The run must report both, write both targets' metrics, and raise (the Errors alarm) only
+after both were checked, with no secret value anywhere in the output. The same secret target over http:// is
+refused at cold start: secret headers never travel in clear text.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import io
 import json
+import ssl
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import boto3
 import opskit_common as common
+import trustme
 from moto import mock_aws
 from opskit_tools.loader import load_handler
 from opskit_tools.scenarios import Report, collect_logs, environment
@@ -59,9 +66,11 @@ class _Site(BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def _server() -> Iterator[ThreadingHTTPServer]:
+def _server(tls: ssl.SSLContext | None = None) -> Iterator[ThreadingHTTPServer]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
     httpd.daemon_threads = True
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -72,21 +81,30 @@ def _server() -> Iterator[ThreadingHTTPServer]:
 
 
 def run(report: Report) -> None:
-    with mock_aws(), _server() as httpd:
+    ca = trustme.CA()
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", not_after=dt.datetime.now(dt.UTC) + dt.timedelta(days=90, hours=1)).configure_cert(tls)
+    with mock_aws(), _server(tls) as secure, _server() as plain, tempfile.TemporaryDirectory() as tmp:
         common.reset_clients()
-        base = f"http://127.0.0.1:{httpd.server_port}"
+        ca_bundle = Path(tmp) / "private-ca.pem"
+        ca.cert_pem.write_to_path(str(ca_bundle))
         secret_arn = boto3.client("secretsmanager", region_name="eu-central-1").create_secret(
             Name="opskit/health-check/shop", SecretString=json.dumps({"Authorization": TOKEN})
         )["ARN"]
         targets = [
             {
                 "name": "shop",
-                "url": f"{base}/shop",
+                "url": f"https://127.0.0.1:{secure.server_port}/shop",
                 "expected_text": "Grüße",
                 "max_latency_ms": 2000,
                 "headers_secret_arn": secret_arn,
+                "ca_bundle": str(ca_bundle),
             },
-            {"name": "api", "url": f"{base}/api/health", "expected_text": '"status":"ok"'},
+            {
+                "name": "api",
+                "url": f"http://127.0.0.1:{plain.server_port}/api/health",
+                "expected_text": '"status":"ok"',
+            },
         ]
         report.line("Targets (the TARGETS environment of the function):")
         report.table(
@@ -108,6 +126,14 @@ def run(report: Report) -> None:
                     handler.handler(SCHEDULED_EVENT, None)
                 except common.PartialFailure as exc:
                     raised = exc
+
+        in_clear = [{**targets[0], "url": f"http://127.0.0.1:{plain.server_port}/shop"}]
+        refusal: common.ConfigError | None = None
+        with environment({"TARGETS": json.dumps(in_clear), "NO_PROXY": "127.0.0.1"}):
+            try:
+                load_handler("health_check").handler(SCHEDULED_EVENT, None)
+            except common.ConfigError as exc:
+                refusal = exc
 
     report.line()
     report.line("handler raised: " + (str(raised) if raised else "nothing"))
@@ -142,3 +168,9 @@ def run(report: Report) -> None:
     logged = "\n".join(json.dumps(vars(r), default=str) for r in records)
     everything = out.getvalue() + logged + json.dumps(outcome) + str(raised)
     report.check("demo-7c1f0e9a" not in everything, "the secret header value appears in no output")
+    report.line()
+    report.line(f"the shop target over http:// instead: {refusal}")
+    report.check(
+        refusal is not None and "headers_secret_arn needs an https:// url" in str(refusal),
+        "a secret-header target over plain http is refused at cold start, before any request",
+    )

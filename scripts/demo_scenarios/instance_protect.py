@@ -13,12 +13,19 @@ matched against the rule's pattern file (what EventBridge would deliver) and han
              and stops it to contain an incident
   batch-1    started by hand (the scheduler does not know)   -> the running event clears the stale marker
              then crashes (unplanned stop)                   -> started again, notice published
+
+Every decision writes one CloudWatch EMF line (stdout) whose metric is named by its reason; the demo
+captures those lines and prints one line per metric seen, as the module's dashboard would count them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
+import sys
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +52,7 @@ ENV = {
     "MAX_RESTARTS": "3",
     "WINDOW_SECONDS": "3600",
     "TAG_KEY": "Schedule",  # the scheduler's
+    "SCHEDULE_NAMES": '["office-hours"]',  # the scheduler's configured schedules (required since its hardening)
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
 }
 
@@ -102,14 +110,19 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
 
     rows: list[list[Any]] = []
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in ids}
+    emf: list[list[dict[str, Any]]] = []  # the EMF documents of each handler invocation
+    handled: list[dict[str, Any]] = []  # the result of each handler invocation, in the same order
     with collect_logs() as records, environment({"TOPIC_ARN": topic_arn}):
         protect = load_handler("instance_protect")
+        metric_name = sys.modules["instance_protect_metrics"].metric_name  # the handler's reason -> metric table
 
         def deliver(name: str, how: str, change: Callable[[], None], state_: str = "stopped") -> None:
             change()
             event = _state_event(ids[name], state_)
             matched = matches(pattern, event)
-            result = protect.handler(event, None) if matched else {"decision": "-", "reason": "not delivered"}
+            result = _invoke(protect, event, emf) if matched else {"decision": "-", "reason": "not delivered"}
+            if matched:
+                handled.append(result)
             after = state(ids[name])
             results[name].append({**result, "state_after": after})
             rows.append([name, how, "yes" if matched else "no", result["decision"], result["reason"], after])
@@ -180,6 +193,13 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
     for record in records:
         if getattr(record, "decision", None):
             report.line(f"  {record.levelname:<7} {record.getMessage()}")
+    seen = _metrics_seen(emf)
+    report.line()
+    report.line("Metrics written (namespace opskit, one EMF line per decision; Sum per metric, reasons and instances):")
+    for (event_state, metric), (count, reasons, instances) in sorted(seen.items(), key=lambda kv: -kv[1][0]):
+        names = ", ".join(sorted({name for name, iid in ids.items() if iid in instances}))
+        why = ", ".join(sorted(reasons))
+        report.line(f"  {metric:<19} Module=instance-protect Event={event_state:<8} {count}  ({why}: {names})")
 
     flaky = [(r["decision"], r["reason"]) for r in results["flaky-1"]]
     report.line()
@@ -221,6 +241,21 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
         and sum("(on hold)" in s for s in subjects) == 1,
         "5 restart notices, 1 restart-cap notice and 1 hold notice were published",
     )
+    report.check(
+        all(len(docs) == 1 for docs in emf)
+        and all(
+            doc["Reason"] == r["reason"] and _names(doc) == [metric_name(doc["Event"], r["reason"])]
+            for docs, r in zip(emf, handled, strict=True)
+            for doc in docs
+        ),
+        f"each of the {len(emf)} handled events wrote exactly one metric, named by its decision's reason",
+    )
+    report.check(
+        {metric: seen[("stopped", metric)][0] for metric in ("Started", "Cap", "Held", "StoppedByOpskit", "NotOptedIn")}
+        == {"Started": 5, "Cap": 1, "Held": 1, "StoppedByOpskit": 1, "NotOptedIn": 1}
+        and seen[("running", "StaleMarkerCleared")][0] == 1,
+        "metrics by reason: Started 5, Cap 1, Held 1, StoppedByOpskit 1, NotOptedIn 1; StaleMarkerCleared 1 (running)",
+    )
     report.check(not foreign_matched, "a stopped event from another account (shared bus) does not match the rule")
     report.check(
         not any(delivered.values()),
@@ -231,3 +266,32 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
 def _tags(ec2: Any, instance_id: str) -> dict[str, str]:
     reply = ec2.describe_instances(InstanceIds=[instance_id])
     return common.tags_to_dict(reply["Reservations"][0]["Instances"][0].get("Tags"))
+
+
+def _invoke(protect: Any, event: dict[str, Any], emf: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Run the handler and keep the EMF lines it printed (in Lambda they go to CloudWatch Logs)."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        result: dict[str, Any] = protect.handler(event, None)
+    emf.append([doc for doc in map(json.loads, filter(None, out.getvalue().splitlines())) if "_aws" in doc])
+    return result
+
+
+def _names(doc: dict[str, Any]) -> list[str]:
+    return [metric["Name"] for directive in doc["_aws"]["CloudWatchMetrics"] for metric in directive["Metrics"]]
+
+
+def _metrics_seen(emf: list[list[dict[str, Any]]]) -> dict[tuple[str, str], tuple[int, set[str], set[str]]]:
+    """(Event, metric) -> (sum of values, reasons, instance ids), as CloudWatch would aggregate them."""
+    counts: Counter[tuple[str, str]] = Counter()
+    reasons: dict[tuple[str, str], set[str]] = {}
+    instances: dict[tuple[str, str], set[str]] = {}
+    for docs in emf:
+        for doc in docs:
+            for directive in doc["_aws"]["CloudWatchMetrics"]:
+                for metric in directive["Metrics"]:
+                    key = (doc["Event"], metric["Name"])
+                    counts[key] += doc[metric["Name"]]
+                    reasons.setdefault(key, set()).add(doc["Reason"])
+                    instances.setdefault(key, set()).add(doc["InstanceId"])
+    return {key: (counts[key], reasons[key], instances[key]) for key in counts}

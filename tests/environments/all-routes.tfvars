@@ -113,4 +113,5 @@ instance_protect = {
   notice_subscriptions = {
     oncall = { protocol = "email", endpoint = "oncall@example.com" }
   }
+  create_dashboard = true
 }
