@@ -2,7 +2,7 @@
 # each assuming a deployer role there, and one module instance per provider.
 
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.9"
 
   required_providers {
     aws = {

@@ -2,7 +2,7 @@
 #   make build && cd examples/scheduler && terraform init && terraform apply
 
 terraform {
-  required_version = ">= 1.5"
+  required_version = ">= 1.9"
 
   required_providers {
     aws = {

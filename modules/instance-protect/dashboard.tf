@@ -14,8 +14,7 @@ locals {
   metric_module    = "instance-protect"
 
   dashboard_region = data.aws_region.current.region
-  # modules/lambda-function names the on-failure queue "<function name>-dlq".
-  dlq_name = "${local.name}-dlq"
+  dlq_name         = module.function.dlq_name
   # Logs Insights over the function's own log group: the EMF lines are JSON, so their properties
   # (InstanceId, InstanceName, Decision, Reason) are fields; no per-instance metric is needed.
   log_source = "SOURCE '${module.function.log_group_name}'"

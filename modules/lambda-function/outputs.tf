@@ -28,6 +28,11 @@ output "dlq_arn" {
   value       = local.create_dlq ? aws_sqs_queue.dlq[0].arn : null
 }
 
+output "dlq_name" {
+  description = "Name of the dead-letter queue (null without one), for dashboards and alarms."
+  value       = local.create_dlq ? aws_sqs_queue.dlq[0].name : null
+}
+
 output "dlq_url" {
   description = "URL of the on-failure queue created by this module (null when none was created)."
   value       = local.create_dlq ? aws_sqs_queue.dlq[0].url : null
