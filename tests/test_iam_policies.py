@@ -167,7 +167,6 @@ def _param(module: str, document: str, statement: dict[str, Any], gaps: dict[tup
 # Statements of other modules that grant kms: actions without kms:ViaService today. Strict xfail: once the
 # owner adds the condition the test passes, the xfail turns into a failure, and the entry must be deleted.
 KMS_GRANTS_WITHOUT_VIA_SERVICE_TODAY = {
-    ("instance-protect", "protect", "StartInstancesWithEncryptedVolumes"): "EC2 creates the grant: add ec2.<region>",
     ("restart-workflow", "state_machine", "UseOwnKey"): "add kms:ViaService for the services holding its data",
     ("restart-workflow", "guard", "UseOwnKeyForTable"): "the table is read through DynamoDB: add dynamodb.<region>",
     ("scheduler", "function", "StartEncryptedVolumes"): "EC2 creates the grant: add ec2.<region>",

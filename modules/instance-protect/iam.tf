@@ -94,6 +94,13 @@ data "aws_iam_policy_document" "protect" {
         variable = "kms:GrantIsForAWSResource"
         values   = ["true"]
       }
+
+      # EC2 asks for the grant while it starts the instance; nobody else may use this permission.
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["ec2.${data.aws_region.current.region}.amazonaws.com"]
+      }
     }
   }
 }

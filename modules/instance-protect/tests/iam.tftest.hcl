@@ -148,8 +148,9 @@ run "custom_protect_and_hold_tags_and_ebs_keys" {
       one([for s in data.aws_iam_policy_document.protect.statement : s if s.sid == "StartInstancesWithEncryptedVolumes"]).actions == toset(["kms:CreateGrant"]) &&
       toset([for c in one([for s in data.aws_iam_policy_document.protect.statement : s if s.sid == "StartInstancesWithEncryptedVolumes"]).condition : jsonencode(c)]) == toset([
         jsonencode({ test = "Bool", values = ["true"], variable = "kms:GrantIsForAWSResource" }),
+        jsonencode({ test = "StringEquals", values = ["ec2.eu-central-1.amazonaws.com"], variable = "kms:ViaService" }),
       ])
     )
-    error_message = "kms:CreateGrant should only be allowed for grants EC2 makes on behalf of the instance (kms:GrantIsForAWSResource)."
+    error_message = "kms:CreateGrant should only be allowed for grants EC2 makes on behalf of the instance (kms:GrantIsForAWSResource, kms:ViaService ec2)."
   }
 }
