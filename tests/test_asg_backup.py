@@ -127,7 +127,9 @@ class LifecycleStubber(Stubber):
 
     def group_response(self, group: str) -> dict[str, Any]:
         policy = {"RetentionTriggers": {"TerminateHookAbandon": "retain" if self.retain else "terminate"}}
-        return {"AutoScalingGroups": [{**GROUP_SHAPE, "AutoScalingGroupName": group, "InstanceLifecyclePolicy": policy}]}
+        return {
+            "AutoScalingGroups": [{**GROUP_SHAPE, "AutoScalingGroupName": group, "InstanceLifecyclePolicy": policy}]
+        }
 
     def _expect_retention_lookup(self, method: str, expected_params: dict[str, Any] | None) -> None:
         if method == "complete_lifecycle_action" and (expected_params or {}).get("LifecycleActionResult") == "ABANDON":
@@ -172,10 +174,11 @@ class World:
         else:
             self.completions = fake_operation(self.autoscaling, "CompleteLifecycleAction", lambda _: {})
             self.heartbeats = fake_operation(self.autoscaling, "RecordLifecycleActionHeartbeat", lambda _: {})
-            fake_operation(
+            # The recorded API parameters name the group (`before-call` sees the serialized request).
+            lookups = fake_operation(
                 self.autoscaling,
                 "DescribeAutoScalingGroups",
-                lambda p: self.stub.group_response(p["AutoScalingGroupNames"][0]),
+                lambda _: self.stub.group_response(lookups[-1]["AutoScalingGroupNames"][0]),
             )
         self.instance_information = ONLINE_LINUX
         self.describe_calls = fake_operation(

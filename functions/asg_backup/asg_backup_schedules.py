@@ -28,20 +28,27 @@ def name(command_id: str, sequence: int) -> str:
     return f"{command_id}-{sequence}"
 
 
-def payload(command_id: str, instance_id: str, sequence: int) -> dict[str, Any]:
-    """The event a heartbeat schedule sends (parsed by asg_backup_config.parse_heartbeat)."""
+def payload(command_id: str, instance_id: str, sequence: int, when: datetime) -> dict[str, Any]:
+    """The event a heartbeat schedule sends (parsed by asg_backup_config.parse_heartbeat). Shaped like an
+    EventBridge event; `id` (the schedule's name) and `time` only tell a reader of the DLQ what it was."""
     return {
+        "version": "0",
+        "id": name(command_id, sequence),
         "source": HEARTBEAT_SOURCE,
         "detail-type": HEARTBEAT_DETAIL_TYPE,
+        "time": _utc_seconds(when).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "detail": {"command-id": command_id, "instance-id": instance_id, "sequence": sequence},
     }
 
 
 def at_expression(when: datetime) -> str:
     """Scheduler's one-time expression, in UTC (ScheduleExpressionTimezone), whole seconds rounded up."""
+    return f"at({_utc_seconds(when):%Y-%m-%dT%H:%M:%S})"
+
+
+def _utc_seconds(when: datetime) -> datetime:
     utc = when.astimezone(UTC)
-    whole = utc.replace(microsecond=0) + (timedelta(seconds=1) if utc.microsecond else timedelta())
-    return f"at({whole:%Y-%m-%dT%H:%M:%S})"
+    return utc.replace(microsecond=0) + (timedelta(seconds=1) if utc.microsecond else timedelta())
 
 
 def create(hb: Heartbeats, command_id: str, instance_id: str, sequence: int, when: datetime) -> bool:
@@ -49,7 +56,7 @@ def create(hb: Heartbeats, command_id: str, instance_id: str, sequence: int, whe
     target: dict[str, Any] = {
         "Arn": hb.function_arn,
         "RoleArn": hb.role_arn,
-        "Input": json.dumps(payload(command_id, instance_id, sequence), sort_keys=True),
+        "Input": json.dumps(payload(command_id, instance_id, sequence, when), sort_keys=True),
         # A heartbeat later than the interval still comes before the hook expires; one later than that is
         # dropped (to the dead-letter queue) rather than delivered into a lifecycle action that has ended.
         "RetryPolicy": {"MaximumEventAgeInSeconds": hb.interval_seconds, "MaximumRetryAttempts": MAX_RETRY_ATTEMPTS},

@@ -229,3 +229,17 @@ run "an_abandoned_unmanaged_instance_needs_the_group_read_too" {
     error_message = "unmanaged_result = ABANDON also reads the group's retention trigger."
   }
 }
+
+run "the_readme_group_plans" {
+  command = plan
+
+  # The README's group setting and module call, planned against the AWS provider 6.69.1 schema.
+  module {
+    source = "./tests/retaining-group"
+  }
+
+  assert {
+    condition     = output.retention == "retain" && output.hook_names == { "web-asg" = "opskit-asg-backup" }
+    error_message = "instance_lifecycle_policy { retention_triggers { terminate_hook_abandon = \"retain\" } } is what the provider takes."
+  }
+}
