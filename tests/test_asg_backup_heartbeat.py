@@ -214,6 +214,29 @@ def test_at_max_backup_seconds_the_action_is_completed_with_the_failure_result(
     assert message["output_excerpt"] == "stdout: archiving /var/lib/db (41 GB)..."
 
 
+def test_the_last_heartbeat_comes_at_the_deadline_not_after_it(
+    world: World,
+    load_handler: Callable[[str], Any],
+    load_event: Callable[[str], Any],
+    monkeypatch: pytest.MonkeyPatch,
+    clock: Clock,
+) -> None:
+    """max_backup_seconds 6000 is no multiple of the 1800 s interval: the heartbeat at +5400 s schedules the
+    next one at +6000 s (not +7200 s, when the action would have outlived its deadline by 20 minutes)."""
+    monkeypatch.setenv("MAX_BACKUP_SECONDS", "6000")
+    handler = load_handler("asg_backup")
+    monkeypatch.setattr(handler, "_now", clock)
+    command_id = start(world, handler, load_event)
+    for sequence in (1, 2, 3):
+        expect_heartbeat(world)
+        result = fire(handler, clock, f"{command_id}-{sequence}")
+    assert result["next_heartbeat"] == at(T0 + timedelta(seconds=6000))
+    world.stub.add_response("complete_lifecycle_action", {}, complete_params("ABANDON"))
+    assert fire(handler, clock, f"{command_id}-4")["decision"] == "backup_failed"
+    world.stub.assert_no_pending_responses()
+    assert clock.now == T0 + timedelta(seconds=6000)
+
+
 def test_a_heartbeat_that_finds_the_command_finished_concludes_it(
     world: World, handler: Any, load_event: Callable[[str], Any], clock: Clock
 ) -> None:
