@@ -12,7 +12,6 @@ parameters, in order, and fails on any call that was not expected.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -293,6 +292,22 @@ def test_a_heartbeat_for_an_ended_lifecycle_action_ends_the_chain(
     assert schedules() == {} and messages(world) == []
 
 
+def test_a_lifecycle_action_that_ended_before_its_first_heartbeat_gets_no_schedule(
+    world: World, handler: Any, load_event: Callable[[str], Any]
+) -> None:
+    world.stub.add_client_error(
+        "record_lifecycle_action_heartbeat",
+        service_error_code="ValidationError",
+        service_message=f"No active Lifecycle Action found with instance ID {INSTANCE}",
+        http_status_code=400,
+        expected_params=heartbeat_params(),
+    )
+    result = handler.handler(load_event("asg_backup/lifecycle-terminate.json"), None)
+    world.stub.assert_no_pending_responses()
+    assert result["decision"] == "backup_started" and "next_heartbeat" not in result
+    assert schedules() == {}
+
+
 def test_heartbeats_that_cannot_be_scheduled_fail_the_invocation_and_its_retry_sets_them_up(
     world: World, handler: Any, load_event: Callable[[str], Any]
 ) -> None:
@@ -350,76 +365,3 @@ def test_a_failed_backup_deletes_its_pending_heartbeat(
     result = handler.handler(status_event(load_event, "Failed", command_id), None)
     assert result["decision"] == "backup_failed"
     assert schedules() == {}
-
-
-# --- refused or ignored heartbeats -----------------------------------------------------------------
-
-
-def heartbeat_event(load_event: Callable[[str], Any], **detail: Any) -> dict[str, Any]:
-    event = load_event("asg_backup/backup-heartbeat.json")
-    event["detail"].update(detail)
-    return event
-
-
-def test_the_fixture_is_what_a_schedule_sends(handler: Any, load_event: Callable[[str], Any]) -> None:
-    import asg_backup_schedules as schedules_module
-
-    event = load_event("asg_backup/backup-heartbeat.json")
-    detail = event["detail"]
-    sent = datetime(2026, 11, 23, 5, 31, 8, 250_000, tzinfo=UTC)  # rounded up to the whole second
-    assert event == schedules_module.payload(detail["command-id"], detail["instance-id"], detail["sequence"], sent)
-
-
-def test_a_heartbeat_for_another_instance_of_the_command_is_refused_before_any_change(
-    world: World, handler: Any, load_event: Callable[[str], Any]
-) -> None:
-    command_id = start(world, handler, load_event)
-    event = heartbeat_event(load_event, **{"command-id": command_id, "instance-id": "i-0fedcba9876543210"})
-    with pytest.raises(common.InputError, match=re.escape(f"targets ['{INSTANCE}'], not i-0fedcba9876543210")):
-        handler.handler(event, None)
-    world.stub.assert_no_pending_responses()
-    assert list(schedules()) == [f"{command_id}-1"]
-
-
-@pytest.mark.parametrize(
-    ("change", "message"),
-    [
-        ({"sequence": 0}, "detail.sequence must be a whole number from 1 to 1000"),
-        ({"sequence": 1001}, "from 1 to 1000"),
-        ({"sequence": "2"}, "from 1 to 1000"),
-        ({"sequence": True}, "from 1 to 1000"),
-        ({"sequence": 2.0}, "from 1 to 1000"),
-        ({"command-id": "e8d3c0e4-71f7-4491-898f-c9b35bee5f3b\n"}, "command-id"),
-        ({"instance-id": "i-0123456789abcdef"}, "instance-id"),
-    ],
-)
-def test_malformed_heartbeats_are_refused_before_any_aws_call(
-    world: World, handler: Any, load_event: Callable[[str], Any], change: dict[str, Any], message: str
-) -> None:
-    from fuzz import recorded_calls
-
-    with recorded_calls() as calls, pytest.raises(common.InputError, match=re.escape(message)):
-        handler.handler(heartbeat_event(load_event, **change), None)
-    assert calls == []
-
-
-def test_heartbeats_are_ignored_when_max_backup_seconds_is_not_set(
-    world: World, load_handler: Callable[[str], Any], load_event: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A schedule left from before heartbeats were turned off: ignored, nothing called."""
-    from fuzz import recorded_calls
-
-    monkeypatch.delenv("MAX_BACKUP_SECONDS")
-    handler = load_handler("asg_backup")
-    with recorded_calls() as calls:
-        result = handler.handler(load_event("asg_backup/backup-heartbeat.json"), None)
-    assert result["decision"] == "ignored" and result["reason"] == "heartbeats are off"
-    assert calls == []
-
-
-def test_a_heartbeat_for_a_command_that_does_not_exist_is_ignored(
-    world: World, handler: Any, load_event: Callable[[str], Any]
-) -> None:
-    result = handler.handler(load_event("asg_backup/backup-heartbeat.json"), None)
-    assert result["decision"] == "ignored" and result["reason"] == "command not found"
-    world.stub.assert_no_pending_responses()

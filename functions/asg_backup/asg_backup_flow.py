@@ -76,7 +76,7 @@ def on_lifecycle(cfg: Config, event: LifecycleAction, now: datetime) -> dict[str
         return started
     backup = commands.Backup(command_id, action, cfg.bucket, key, "Pending", commands.requested_time(command, now))
     try:
-        started["next_heartbeat"] = _keep_alive(cfg, backup, 1, now)
+        following = _keep_alive(cfg, backup, 1, now)
     except ClientError as exc:
         # The backup runs; without heartbeats it must end within heartbeat_timeout. The retry of this event
         # finds the command and sets the heartbeats up again (_resume_heartbeats).
@@ -85,6 +85,10 @@ def on_lifecycle(cfg: Config, event: LifecycleAction, now: datetime) -> dict[str
             f"{error_text(exc)}",
             started,
         ) from None
+    if following is None:
+        log.warning("lifecycle action ended before its first heartbeat; none scheduled", extra=fields)
+    else:
+        started["next_heartbeat"] = following
     return started
 
 
