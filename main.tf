@@ -94,6 +94,10 @@ module "asg_backup" {
   backup_retention_days   = var.asg_backup.backup_retention_days
   unmanaged_result        = var.asg_backup.unmanaged_result
   email_subscriptions     = var.asg_backup.email_subscriptions
+  command_timeout_seconds = var.asg_backup.command_timeout_seconds
+  max_backup_seconds      = var.asg_backup.max_backup_seconds
+  failure_result          = var.asg_backup.failure_result
+  default_result          = var.asg_backup.default_result
   create_alarms           = local.create_alarms
   alarm_topic_arn         = var.alarm_topic_arn
   log_level               = var.log_level

@@ -215,8 +215,12 @@ variable "asg_backup" {
     backup_retention_days   = optional(number, 90)
     unmanaged_result        = optional(string, "CONTINUE")
     email_subscriptions     = optional(map(string), {})
+    command_timeout_seconds = optional(number, 1800)
+    max_backup_seconds      = optional(number)
+    failure_result          = optional(string, "CONTINUE")
+    default_result          = optional(string, "CONTINUE")
   })
-  description = "asg-backup settings: the existing Auto Scaling groups to hook, what to back up and for how long."
+  description = "asg-backup settings: the existing Auto Scaling groups to hook, what to back up and for how long; max_backup_seconds (at most 172800) keeps long backups alive with heartbeats; failure_result/default_result ABANDON retain the instance in groups with the retention trigger."
   default     = {}
 }
 

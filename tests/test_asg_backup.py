@@ -1,12 +1,14 @@
 """asg-backup handler, event patterns and document parameters.
 
 moto serves EC2/SSM (send_command, list_commands, get_command_invocation), S3 and SNS (delivered to an SQS
-queue so the published messages can be read back). moto has no `ssm:DescribeInstanceInformation` and no
-`autoscaling:CompleteLifecycleAction`, so:
+queue so the published messages can be read back). moto has no `ssm:DescribeInstanceInformation`, no
+`autoscaling:CompleteLifecycleAction` and no instance lifecycle policy in DescribeAutoScalingGroups, so:
   * DescribeInstanceInformation is answered by a narrow `before-call` hook on the ssm client (the rest of
     that client still goes to moto) that records the exact request;
-  * CompleteLifecycleAction goes through botocore's Stubber on the autoscaling client, which asserts the exact
-    parameters sent (and that nothing else is called on that client).
+  * the autoscaling client goes through botocore's Stubber (LifecycleStubber), which asserts the exact
+    parameters of every call and that nothing else is called on that client. Before an ABANDON completion
+    the handler reads the group's retention policy: the stubber queues that DescribeAutoScalingGroups
+    answer (`retain`) with each ABANDON completion it is given.
 moto's send_command always "succeeds"; the failure paths are driven by the status-change fixtures. The same
 narrow hook serves the answers moto cannot give: a SendCommand error, a HeadObject 403, and ListCommands in two
 pages (moto does not paginate it).
@@ -116,6 +118,47 @@ def record_operation(client: Any, operation: str) -> list[dict[str, Any]]:
     return calls
 
 
+class LifecycleStubber(Stubber):
+    """The Stubber of the autoscaling client. Every `complete_lifecycle_action` expected with ABANDON is
+    preceded by the DescribeAutoScalingGroups the handler makes to tell whether the group retains the
+    instance; the group's answer has the retention trigger `retain` when `self.retain` is True."""
+
+    retain = False
+
+    def group_response(self, group: str) -> dict[str, Any]:
+        policy = {"RetentionTriggers": {"TerminateHookAbandon": "retain" if self.retain else "terminate"}}
+        return {
+            "AutoScalingGroups": [{**GROUP_SHAPE, "AutoScalingGroupName": group, "InstanceLifecyclePolicy": policy}]
+        }
+
+    def _expect_retention_lookup(self, method: str, expected_params: dict[str, Any] | None) -> None:
+        if method == "complete_lifecycle_action" and (expected_params or {}).get("LifecycleActionResult") == "ABANDON":
+            group = expected_params["AutoScalingGroupName"]  # type: ignore[index]
+            super().add_response(
+                "describe_auto_scaling_groups", self.group_response(group), {"AutoScalingGroupNames": [group]}
+            )
+
+    def add_response(self, method: str, service_response: Any, expected_params: Any = None) -> None:
+        self._expect_retention_lookup(method, expected_params)
+        super().add_response(method, service_response, expected_params)
+
+    def add_client_error(self, method: str, *args: Any, **kwargs: Any) -> None:
+        self._expect_retention_lookup(method, kwargs.get("expected_params"))
+        super().add_client_error(method, *args, **kwargs)
+
+
+# The members DescribeAutoScalingGroups always returns (the Stubber validates responses against the model).
+GROUP_SHAPE = {
+    "MinSize": 0,
+    "MaxSize": 3,
+    "DesiredCapacity": 2,
+    "DefaultCooldown": 300,
+    "AvailabilityZones": ["eu-central-1a"],
+    "HealthCheckType": "EC2",
+    "CreatedTime": "2026-11-01T00:00:00Z",
+}
+
+
 class World:
     """moto, plus local answers for what moto lacks. `stub=True`: CompleteLifecycleAction through a Stubber that
     checks each expected call; `stub=False`: answered with success however often it is called (mutation tests)."""
@@ -125,11 +168,18 @@ class World:
         self.ssm = common.client("ssm")
         self.s3 = common.client("s3")
         self.autoscaling = common.client("autoscaling")
-        self.stub = Stubber(self.autoscaling)
+        self.stub = LifecycleStubber(self.autoscaling)
         if stub:
             self.stub.activate()
         else:
             self.completions = fake_operation(self.autoscaling, "CompleteLifecycleAction", lambda _: {})
+            self.heartbeats = fake_operation(self.autoscaling, "RecordLifecycleActionHeartbeat", lambda _: {})
+            # The recorded API parameters name the group (`before-call` sees the serialized request).
+            lookups = fake_operation(
+                self.autoscaling,
+                "DescribeAutoScalingGroups",
+                lambda _: self.stub.group_response(lookups[-1]["AutoScalingGroupNames"][0]),
+            )
         self.instance_information = ONLINE_LINUX
         self.describe_calls = fake_operation(
             self.ssm, "DescribeInstanceInformation", lambda _: {"InstanceInformationList": self.instance_information}
@@ -684,7 +734,9 @@ def test_non_object_event_is_rejected(no_aws: None, handler: Any) -> None:
         ("BACKUP_PATHS", '["/var/log /etc"]', "BACKUP_PATHS must be"),
         ("BACKUP_PATHS", '["/var/log/../../etc"]', "BACKUP_PATHS must be"),
         ("BACKUP_PATHS", "[]", "BACKUP_PATHS must be"),
-        ("COMMAND_TIMEOUT_SECONDS", "9000", "at most 7200"),
+        # Without heartbeats the command must end within the hook's heartbeat timeout (3600 s by default).
+        ("COMMAND_TIMEOUT_SECONDS", "9000", "must be less than HEARTBEAT_TIMEOUT_SECONDS=3600"),
+        ("COMMAND_TIMEOUT_SECONDS", "172501", "at most 172500"),
         ("PREFIX", "a b", "PREFIX="),
         ("BUCKET", "My_Bucket", "BUCKET='My_Bucket' is not valid"),
         ("TOPIC_ARN", "opskit-asg-backup-results", "TOPIC_ARN='opskit-asg-backup-results' is not valid"),

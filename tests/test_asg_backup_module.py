@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import sys
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -18,7 +19,7 @@ from opskit_tools import hcl
 from opskit_tools.paths import FUNCTIONS, MODULES
 
 MODULE = MODULES / "asg-backup"
-HANDLER = FUNCTIONS / "asg_backup" / "handler.py"
+SOURCES = sorted((FUNCTIONS / "asg_backup").glob("*.py"))
 
 
 def load(name: str) -> dict[str, Any]:
@@ -56,7 +57,8 @@ ACTION_OF = {("s3", "head_object"): "s3:GetObject"}
 
 
 def handler_calls() -> set[str]:
-    source = HANDLER.read_text(encoding="utf-8")
+    """Every AWS call in the function's files (handler.py and the asg_backup_*.py it imports)."""
+    source = "\n".join(path.read_text(encoding="utf-8") for path in SOURCES)
     calls = set(re.findall(r'client\("([a-z0-9-]+)"\)\.(?!get_paginator)([a-z_]+)\(', source))
     calls |= set(re.findall(r'client\("([a-z0-9-]+)"\)\.get_paginator\("([a-z_]+)"\)', source))
     assert calls, "no AWS calls found in the handler: the pattern above is out of date"
@@ -69,17 +71,23 @@ def test_function_policy_grants_exactly_the_calls_the_handler_makes() -> None:
     granted = {action for s in statements("function") for action in s["actions"]}
     # s3:ListBucket is no call of its own: it makes HeadObject of a missing key answer 404 rather than 403.
     # The KMS actions are SNS's on the function's behalf when it publishes to the encrypted topic.
-    assert granted == handler_calls() | {"s3:ListBucket", "kms:GenerateDataKey", "kms:Decrypt"}
+    # iam:PassRole is what CreateSchedule needs to hand the heartbeat role to EventBridge Scheduler.
+    assert granted == handler_calls() | {"s3:ListBucket", "kms:GenerateDataKey", "kms:Decrypt", "iam:PassRole"}
+    assert {"autoscaling:RecordLifecycleActionHeartbeat", "scheduler:CreateSchedule"} <= handler_calls()
 
 
 def test_environment_is_what_the_handler_reads(handler: ModuleType) -> None:
-    read = set(re.findall(r'"([A-Z][A-Z_]+)"', inspect.getsource(handler.Config.from_env))) - set(handler.RESULTS)
+    config = sys.modules[handler.Config.__module__]
+    readers = (handler.Config.from_env, config._heartbeats)
+    read = {name for f in readers for name in re.findall(r'"([A-Z][A-Z_]+)"', inspect.getsource(f))}
+    read -= set(handler.RESULTS)
     assert function_module()["environment"] == "${local.function_environment}"
     environment = load("main.tf")["locals"][0]["function_environment"]
     set_by_terraform = set(re.findall(r"\b([A-Z][A-Z_]+)\s*=", environment))
     assert set_by_terraform == read
     assert {"DOCUMENT_NAME", "DOCUMENT_VERSION", "BUCKET", "PREFIX", "BACKUP_PATHS", "TOPIC_ARN", "HOOK_NAME"} <= read
     assert {"AUTOSCALING_GROUP_NAMES", "UNMANAGED_RESULT", "COMMAND_TIMEOUT_SECONDS"} <= read
+    assert {"MAX_BACKUP_SECONDS", "HEARTBEAT_SCHEDULE_GROUP", "HEARTBEAT_ROLE_ARN", "FUNCTION_ARN"} <= read
 
 
 def test_document_takes_every_value_as_a_checked_environment_variable() -> None:

@@ -8,7 +8,8 @@ locals {
 }
 
 # The function: send this document only, only to instances of these groups; complete lifecycle actions of
-# these groups only; publish to its topic; read the backup's metadata to confirm it exists.
+# these groups only; publish to its topic; read the backup's metadata to confirm it exists. With heartbeats:
+# record heartbeats of these groups only, and manage schedules in its own group only, with its own role.
 data "aws_iam_policy_document" "function" {
   statement {
     sid       = "SendBackupDocument"
@@ -62,6 +63,58 @@ data "aws_iam_policy_document" "function" {
     sid       = "TellMissingBackupsFromDenied"
     actions   = ["s3:ListBucket"]
     resources = [local.bucket_arn]
+  }
+
+  # Before completing with ABANDON: does the group retain instances whose terminate hook is abandoned?
+  dynamic "statement" {
+    for_each = contains([var.failure_result, var.unmanaged_result], "ABANDON") ? [1] : []
+    content {
+      sid       = "ReadGroupRetentionPolicy"
+      actions   = ["autoscaling:DescribeAutoScalingGroups"]
+      resources = ["*"] # Describe API without resource-level permissions.
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.heartbeats ? [1] : []
+    content {
+      sid       = "RecordHeartbeatsOfTheseGroups"
+      actions   = ["autoscaling:RecordLifecycleActionHeartbeat"]
+      resources = local.group_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.heartbeats ? [1] : []
+    content {
+      sid       = "ScheduleHeartbeatsInItsGroup"
+      actions   = ["scheduler:CreateSchedule", "scheduler:DeleteSchedule"]
+      resources = ["arn:${local.partition}:scheduler:${local.region}:${local.account_id}:schedule/${local.heartbeat_group_name}/*"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.heartbeats ? [1] : []
+    content {
+      sid       = "FindPendingHeartbeats"
+      actions   = ["scheduler:ListSchedules"]
+      resources = ["*"] # List API without resource-level permissions.
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.heartbeats ? aws_iam_role.heartbeat[*].arn : []
+    content {
+      sid       = "PassHeartbeatRoleToScheduler"
+      actions   = ["iam:PassRole"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "iam:PassedToService"
+        values   = ["scheduler.amazonaws.com"]
+      }
+    }
   }
 
   # The results topic is encrypted with the customer key: SNS uses it for the publisher, and only SNS may.

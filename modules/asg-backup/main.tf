@@ -18,6 +18,11 @@ locals {
   # How long Run Command may take to deliver the command; the handler uses the same value.
   delivery_timeout_seconds = 300
 
+  # Heartbeats (heartbeat.tf): one-shot schedules in this group invoke the function while a backup runs.
+  heartbeats           = var.max_backup_seconds != null
+  heartbeat_group_name = "${local.name}-heartbeats"
+  function_arn         = "arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${local.name}"
+
   # Both rules take events of the deploying account only.
   event_patterns = {
     terminate = templatefile("${path.module}/patterns/terminate-lifecycle-action.json", {
@@ -36,23 +41,33 @@ locals {
     {
       DOCUMENT_NAME = aws_ssm_document.backup.name
       # The version this configuration created and made the default, not whatever "$DEFAULT" is at send time.
-      DOCUMENT_VERSION        = aws_ssm_document.backup.default_version
-      BUCKET                  = local.bucket_name
-      PREFIX                  = var.backup_prefix
-      BACKUP_PATHS            = jsonencode(var.backup_paths)
-      AUTOSCALING_GROUP_NAMES = jsonencode(sort(tolist(var.autoscaling_group_names)))
-      TOPIC_ARN               = aws_sns_topic.results.arn
-      HOOK_NAME               = local.hook_name
-      UNMANAGED_RESULT        = var.unmanaged_result
-      FAILURE_RESULT          = var.failure_result
-      COMMAND_TIMEOUT_SECONDS = tostring(var.command_timeout_seconds)
+      DOCUMENT_VERSION          = aws_ssm_document.backup.default_version
+      BUCKET                    = local.bucket_name
+      PREFIX                    = var.backup_prefix
+      BACKUP_PATHS              = jsonencode(var.backup_paths)
+      AUTOSCALING_GROUP_NAMES   = jsonencode(sort(tolist(var.autoscaling_group_names)))
+      TOPIC_ARN                 = aws_sns_topic.results.arn
+      HOOK_NAME                 = local.hook_name
+      UNMANAGED_RESULT          = var.unmanaged_result
+      FAILURE_RESULT            = var.failure_result
+      COMMAND_TIMEOUT_SECONDS   = tostring(var.command_timeout_seconds)
+      HEARTBEAT_TIMEOUT_SECONDS = tostring(var.heartbeat_timeout)
     },
     var.kms_key_arn == null ? {} : { SSE_KMS_KEY_ID = var.kms_key_arn },
+    local.heartbeats ? {
+      MAX_BACKUP_SECONDS       = tostring(var.max_backup_seconds)
+      HEARTBEAT_SCHEDULE_GROUP = aws_scheduler_schedule_group.heartbeats[0].name
+      HEARTBEAT_ROLE_ARN       = aws_iam_role.heartbeat[0].arn
+      FUNCTION_ARN             = local.function_arn
+      # Heartbeats Scheduler could not deliver land in the function's DLQ (always created by this module).
+      HEARTBEAT_DLQ_ARN = module.function.dlq_arn
+    } : {},
   )
 
-  # Lambda allows 4 KB of environment in all. The fixed variables (names, ARNs, keys) take under 1 KB;
-  # these are the ones whose size the inputs decide.
+  # Lambda allows 4 KB of environment in all. The fixed variables (names, ARNs, keys) take under 1 KB, and
+  # under 1.4 KB with the heartbeat variables; these are the ones whose size the inputs decide.
   variable_environment_bytes = length(jsonencode(var.autoscaling_group_names)) + length(jsonencode(var.backup_paths)) + length(var.backup_prefix)
+  variable_environment_limit = local.heartbeats ? 2700 : 3072
 }
 
 # --- lifecycle hooks on the existing groups ------------------------------------------------------
@@ -64,13 +79,29 @@ resource "aws_autoscaling_lifecycle_hook" "terminate" {
   autoscaling_group_name = each.value
   lifecycle_transition   = "autoscaling:EC2_INSTANCE_TERMINATING"
   heartbeat_timeout      = var.heartbeat_timeout
-  # If nothing answers (function down, event lost), the instance still terminates when the heartbeat ends.
-  default_result = "CONTINUE"
+  # If nothing answers (function down, event lost): CONTINUE terminates the instance when the heartbeat
+  # ends; ABANDON, with the group's retention trigger, keeps it.
+  default_result = var.default_result
 
   lifecycle {
     precondition {
-      condition     = var.heartbeat_timeout > var.command_timeout_seconds + local.delivery_timeout_seconds
-      error_message = "heartbeat_timeout (${var.heartbeat_timeout}) must exceed command_timeout_seconds (${var.command_timeout_seconds}) + ${local.delivery_timeout_seconds} s delivery, so the backup ends before the hook times out."
+      condition     = local.heartbeats ? true : var.heartbeat_timeout > var.command_timeout_seconds + local.delivery_timeout_seconds
+      error_message = "heartbeat_timeout (${var.heartbeat_timeout}) must exceed command_timeout_seconds (${var.command_timeout_seconds}) + ${local.delivery_timeout_seconds} s delivery, so the backup ends before the hook times out (or set max_backup_seconds for heartbeats)."
+    }
+
+    precondition {
+      condition     = local.heartbeats ? var.max_backup_seconds >= var.command_timeout_seconds + local.delivery_timeout_seconds : true
+      error_message = "max_backup_seconds must be at least command_timeout_seconds (${var.command_timeout_seconds}) + ${local.delivery_timeout_seconds} s delivery, so a hung backup ends as TimedOut, with its output, before the deadline."
+    }
+
+    precondition {
+      condition     = local.heartbeats ? var.max_backup_seconds <= 100 * var.heartbeat_timeout : true
+      error_message = "max_backup_seconds must be at most 100 x heartbeat_timeout (${100 * var.heartbeat_timeout} s): Auto Scaling ends a wait state after 48 hours or 100 heartbeat timeouts, whichever is shorter."
+    }
+
+    precondition {
+      condition     = local.heartbeats ? var.heartbeat_timeout >= 600 : true
+      error_message = "With max_backup_seconds, heartbeat_timeout must be at least 600: a heartbeat comes every heartbeat_timeout / 2 and the other half absorbs the schedule's one-minute precision and retries."
     }
 
     precondition {
@@ -79,8 +110,8 @@ resource "aws_autoscaling_lifecycle_hook" "terminate" {
     }
 
     precondition {
-      condition     = local.variable_environment_bytes <= 3072
-      error_message = "autoscaling_group_names, backup_paths and backup_prefix take ${local.variable_environment_bytes} bytes of the function's environment; at most 3072 fit in Lambda's 4 KB limit."
+      condition     = local.variable_environment_bytes <= local.variable_environment_limit
+      error_message = "autoscaling_group_names, backup_paths and backup_prefix take ${local.variable_environment_bytes} bytes of the function's environment; at most ${local.variable_environment_limit} fit in Lambda's 4 KB limit${local.heartbeats ? " beside the heartbeat settings" : ""}."
     }
   }
 }

@@ -72,3 +72,13 @@ output "instance_policy_arn" {
   description = "ARN of the managed policy holding instance_policy_json (null unless create_instance_policy)."
   value       = var.create_instance_policy ? aws_iam_policy.instance[0].arn : null
 }
+
+output "heartbeat_schedule_group_name" {
+  description = "EventBridge Scheduler group holding the pending heartbeats of running backups (null unless max_backup_seconds)."
+  value       = local.heartbeats ? aws_scheduler_schedule_group.heartbeats[0].name : null
+}
+
+output "heartbeat_role_arn" {
+  description = "Role EventBridge Scheduler invokes the function with for heartbeats (null unless max_backup_seconds)."
+  value       = local.heartbeats ? aws_iam_role.heartbeat[0].arn : null
+}

@@ -37,7 +37,7 @@ variable "hook_name" {
 
 variable "heartbeat_timeout" {
   type        = number
-  description = "Seconds an instance may wait in Terminating:Wait. Must exceed command_timeout_seconds plus the 300 s delivery allowance, so a hung backup ends as TimedOut before the hook expires."
+  description = "Seconds an instance may wait in Terminating:Wait without a heartbeat. Without max_backup_seconds it must exceed command_timeout_seconds plus the 300 s delivery allowance, so a hung backup ends as TimedOut before the hook expires; with it, the function records a heartbeat every heartbeat_timeout / 2 (at least 600 then)."
   default     = 3600
 
   validation {
@@ -46,14 +46,25 @@ variable "heartbeat_timeout" {
   }
 }
 
+variable "max_backup_seconds" {
+  type        = number
+  description = "Longest a backup may hold its instance, in seconds from sending the command (at most 172800 = 48 hours, Auto Scaling's limit for a lifecycle action). While the command runs, one-shot EventBridge Scheduler schedules invoke the function every heartbeat_timeout / 2 to record a lifecycle heartbeat; at this limit the hook is completed with failure_result. Null: no heartbeats, and the backup must end within heartbeat_timeout."
+  default     = null
+
+  validation {
+    condition     = var.max_backup_seconds == null ? true : (var.max_backup_seconds >= 60 && var.max_backup_seconds <= 172800 && floor(var.max_backup_seconds) == var.max_backup_seconds)
+    error_message = "max_backup_seconds must be null or a whole number of seconds from 60 to 172800 (48 hours, the longest Auto Scaling keeps an instance in a wait state)."
+  }
+}
+
 variable "command_timeout_seconds" {
   type        = number
-  description = "executionTimeout of the backup command: Run Command stops the script after this many seconds (status TimedOut)."
+  description = "executionTimeout of the backup command: Run Command stops the script after this many seconds (status TimedOut). Above heartbeat_timeout - 300 it needs max_backup_seconds (and must not exceed max_backup_seconds - 300)."
   default     = 1800
 
   validation {
-    condition     = var.command_timeout_seconds >= 30 && var.command_timeout_seconds <= 7200 && floor(var.command_timeout_seconds) == var.command_timeout_seconds
-    error_message = "command_timeout_seconds must be a whole number of seconds between 30 and 7200."
+    condition     = var.command_timeout_seconds >= 30 && var.command_timeout_seconds <= 172500 && floor(var.command_timeout_seconds) == var.command_timeout_seconds
+    error_message = "command_timeout_seconds must be a whole number of seconds between 30 and 172500 (48 hours less the 300 s delivery allowance)."
   }
 }
 
@@ -81,12 +92,23 @@ variable "unmanaged_result" {
 
 variable "failure_result" {
   type        = string
-  description = "Lifecycle action result when the backup fails, times out or is cancelled. Both end in termination; ABANDON also skips the group's other terminate hooks."
+  description = "Lifecycle action result when the backup fails, times out, is cancelled or outlasts max_backup_seconds. CONTINUE terminates the instance. ABANDON also skips the group's other terminate hooks, and keeps the instance (Terminating:Retained, data intact) when the group has instance_lifecycle_policy { retention_triggers { terminate_hook_abandon = \"retain\" } }."
   default     = "CONTINUE"
 
   validation {
     condition     = contains(["CONTINUE", "ABANDON"], var.failure_result)
     error_message = "failure_result must be CONTINUE or ABANDON."
+  }
+}
+
+variable "default_result" {
+  type        = string
+  description = "The hooks' default_result: what Auto Scaling does when nothing completes the action before it times out (function down, a heartbeat lost). ABANDON with the group's retention trigger keeps the instance then too; CONTINUE terminates it."
+  default     = "CONTINUE"
+
+  validation {
+    condition     = contains(["CONTINUE", "ABANDON"], var.default_result)
+    error_message = "default_result must be CONTINUE or ABANDON."
   }
 }
 

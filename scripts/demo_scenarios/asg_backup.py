@@ -9,6 +9,8 @@
   failure result and the error is published.
 * web-3 has no SSM agent: the hook is completed at once with the unmanaged result.
 
+Long backups (heartbeats up to max_backup_seconds) and retention on failure: asg_backup_heartbeats.py.
+
 moto has no ssm:DescribeInstanceInformation and no autoscaling:CompleteLifecycleAction: both are answered by a
 `before-call` hook on the function's own clients, which also records every completion for the report.
 """
@@ -232,12 +234,13 @@ def as_run_command_records(command_id: str, instance_id: str) -> None:
 def run(report: Report) -> None:
     with (
         environment({**ENV, "TOPIC_ARN": None}),
-        collect_logs("opskit_fn_asg_backup") as records,
+        collect_logs() as records,
         tempfile.TemporaryDirectory() as tmp,
         mock_aws(),
     ):
         _scenario(report, Path(tmp))
-    levels = [r.levelname for r in records]
+    # handler.py (opskit_fn_asg_backup) and the asg_backup_*.py modules it imports
+    levels = [r.levelname for r in records if r.name.startswith(("opskit_fn_asg_backup", "asg_backup_"))]
     report.kv("function log records", ", ".join(f"{levels.count(n)} {n}" for n in sorted(set(levels))))
 
 

@@ -102,6 +102,10 @@ asg_backup = {
   backup_retention_days   = 30
   unmanaged_result        = "ABANDON"
   email_subscriptions     = { oncall = "oncall@example.com" }
+  command_timeout_seconds = 36000
+  max_backup_seconds      = 43200
+  failure_result          = "ABANDON"
+  default_result          = "ABANDON"
 }
 
 enable_instance_protect = true

@@ -88,6 +88,7 @@ run "one_hook_per_group_and_rules_for_these_groups_this_hook_this_account" {
       toset(keys(local.function_environment)) == toset([
         "DOCUMENT_NAME", "DOCUMENT_VERSION", "BUCKET", "PREFIX", "BACKUP_PATHS", "AUTOSCALING_GROUP_NAMES",
         "TOPIC_ARN", "HOOK_NAME", "UNMANAGED_RESULT", "FAILURE_RESULT", "COMMAND_TIMEOUT_SECONDS",
+        "HEARTBEAT_TIMEOUT_SECONDS",
       ]) &&
       local.function_environment.PREFIX == "asg-backup" &&
       local.function_environment.BACKUP_PATHS == "[\"/var/log\"]" &&
@@ -95,9 +96,10 @@ run "one_hook_per_group_and_rules_for_these_groups_this_hook_this_account" {
       local.function_environment.HOOK_NAME == "opskit-asg-backup" &&
       local.function_environment.UNMANAGED_RESULT == "CONTINUE" &&
       local.function_environment.FAILURE_RESULT == "ABANDON" &&
-      local.function_environment.COMMAND_TIMEOUT_SECONDS == "1200"
+      local.function_environment.COMMAND_TIMEOUT_SECONDS == "1200" &&
+      local.function_environment.HEARTBEAT_TIMEOUT_SECONDS == "4000"
     )
-    error_message = "The function's environment carries the configuration (no SSE_KMS_KEY_ID without a key)."
+    error_message = "The function's environment carries the configuration (no SSE_KMS_KEY_ID without a key, no heartbeat settings without max_backup_seconds)."
   }
 
   assert {

@@ -173,3 +173,90 @@ run "the_environment_fits_lambdas_4_kb" {
 
   expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
 }
+
+# --- long backups: heartbeats (max_backup_seconds) and retention (default_result) ----------------------
+
+run "heartbeat_values_at_the_edge_of_every_rule_pass" {
+  command = plan
+
+  # 48 hours, the longest command that fits (48 h less delivery), the shortest heartbeat timeout whose 100
+  # timeouts still cover 48 h, and 2700 bytes of variable environment (the limit beside heartbeat settings).
+  variables {
+    max_backup_seconds      = 172800
+    command_timeout_seconds = 172500
+    heartbeat_timeout       = 1728
+    default_result          = "ABANDON"
+    autoscaling_group_names = concat([for i in range(10) : format("g%02d-%0236d", i, 0)], [format("h%0243d", 0)])
+  }
+
+  assert {
+    condition     = local.variable_environment_bytes == 2700 && local.function_environment.MAX_BACKUP_SECONDS == "172800"
+    error_message = "The edge values plan, with exactly 2700 bytes of variable environment."
+  }
+}
+
+run "max_backup_seconds_at_most_48_hours" {
+  command = plan
+  variables { max_backup_seconds = 172801 }
+  expect_failures = [var.max_backup_seconds]
+}
+
+run "command_timeout_at_most_48_hours_less_delivery" {
+  command = plan
+  variables {
+    command_timeout_seconds = 172501
+    max_backup_seconds      = 172800
+  }
+  expect_failures = [var.command_timeout_seconds]
+}
+
+run "default_result_is_continue_or_abandon" {
+  command = plan
+  variables { default_result = "RETAIN" }
+  expect_failures = [var.default_result]
+}
+
+run "max_backup_must_outlast_command_and_delivery" {
+  command = plan
+
+  variables {
+    max_backup_seconds      = 2099
+    command_timeout_seconds = 1800
+  }
+
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
+}
+
+run "max_backup_within_100_heartbeat_timeouts" {
+  command = plan
+
+  variables {
+    heartbeat_timeout  = 600
+    max_backup_seconds = 60001
+  }
+
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
+}
+
+run "heartbeats_need_a_heartbeat_timeout_of_600" {
+  command = plan
+
+  variables {
+    heartbeat_timeout  = 599
+    max_backup_seconds = 3600
+  }
+
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
+}
+
+run "the_environment_fits_lambdas_4_kb_beside_the_heartbeat_settings" {
+  command = plan
+
+  # 2701 bytes: one more than the edge run above.
+  variables {
+    max_backup_seconds      = 7200
+    autoscaling_group_names = concat([for i in range(10) : format("g%02d-%0236d", i, 0)], [format("h%0244d", 0)])
+  }
+
+  expect_failures = [aws_autoscaling_lifecycle_hook.terminate]
+}
