@@ -46,7 +46,8 @@ variable "kms_key_arn" {
 
 variable "targets" {
   type = map(object({
-    url                = string
+    kind               = optional(string, "http")
+    url                = optional(string)
     method             = optional(string, "GET")
     headers            = optional(map(string), {})
     body               = optional(string)
@@ -54,28 +55,49 @@ variable "targets" {
     expected_text      = optional(string)
     unexpected_text    = optional(string)
     regex              = optional(string)
+    json_pointer       = optional(string)
+    json_equals        = optional(string)
     max_latency_ms     = optional(number)
     min_cert_days      = optional(number)
     timeout_seconds    = optional(number, 10)
     follow_redirects   = optional(bool, true)
     headers_secret_arn = optional(string)
     ca_bundle          = optional(string)
+    host               = optional(string)
+    port               = optional(number)
+    tls                = optional(bool, false)
+    expected_addresses = optional(list(string))
+    maintenance = optional(list(object({
+      cron             = string
+      duration_minutes = number
+      timezone         = optional(string, "UTC")
+    })), [])
+    depends_on = optional(list(string), [])
   }))
   description = <<-EOT
-    Endpoints to check, keyed by a stable name (the metric dimension Target and the alarm name suffix).
-    url: http(s) URL, without credentials (no user:password@). method: GET (default), HEAD, POST, PUT, PATCH,
+    What to check, keyed by a stable name (the metric dimension Target and the alarm name suffix).
+    kind: http (default), tcp or dns.
+    http: url (http(s), without credentials: no user:password@). method: GET (default), HEAD, POST, PUT, PATCH,
     DELETE or OPTIONS. headers: plain, non-secret headers (names that look like credentials, such as
     Authorization, Cookie or X-Api-Key, are refused). body: request body (never a secret). expected_status:
     accepted status codes (default [200]). expected_text / unexpected_text: text that must / must not appear in
-    the decoded body. regex: Python `re` pattern searched in the body. max_latency_ms: slowest acceptable full
-    response (1-600000). min_cert_days: fail when the TLS certificate expires sooner (0-3650, https only).
-    timeout_seconds: bound of each connection attempt and each wait for data, and of the whole body download
-    (0.1-120, default 10). follow_redirects: default true. headers_secret_arn: Secrets Manager secret ARN (full,
-    with its 6-character suffix) or SSM SecureString parameter ARN holding a JSON object of headers, e.g.
-    {"Authorization": "Bearer ..."}; needs an https:// url. This is the only place for credentials: everything
-    else in targets is readable configuration (plan, state, the function's environment). ca_bundle: PEM file of
-    extra CAs to trust instead of the public roots (private endpoints), absolute or relative to the function
-    package.
+    the decoded body. regex: Python `re` pattern searched in the body. json_pointer + json_equals: an RFC 6901
+    pointer into the JSON body and the JSON text of the value it must equal (jsonencode("up"), "true", "3").
+    follow_redirects: default true. headers_secret_arn: Secrets Manager secret ARN (full, with its 6-character
+    suffix) or SSM SecureString parameter ARN holding a JSON object of headers, e.g. {"Authorization": "Bearer
+    ..."}; needs an https:// url. This is the only place for credentials: everything else in targets is readable
+    configuration (plan, state, the function's environment).
+    tcp: host (DNS name or IPv6 address) and port (1-65535); tls = true adds a verified TLS handshake.
+    dns: host (the name to resolve); expected_addresses: IP addresses or CIDR blocks every resolved address must
+    lie within (one address: it must resolve to exactly that).
+    Every kind: timeout_seconds (0.1-120, default 10) bounds each connection attempt and each wait for data (http:
+    also the whole body download). max_latency_ms: slowest acceptable check (1-600000). min_cert_days: fail when
+    the TLS certificate expires sooner (0-3650; https url or tcp with tls). ca_bundle: PEM file of CAs to trust
+    instead of the public roots (http, or tcp with tls), absolute or relative to the function package.
+    maintenance: windows [{cron = "0 2 * * SUN", duration_minutes = 120, timezone = "Europe/Berlin"}] (cron:
+    minute hour day month weekday; timezone default UTC) during which the target is reported Suppressed and
+    pages no one. depends_on: names of targets this one needs; when one of them failed in the same run, this
+    target's failure is suppressed too, so only the root cause pages.
   EOT
 
   validation {
@@ -94,9 +116,67 @@ variable "targets" {
   }
 
   validation {
+    condition     = alltrue([for k, t in var.targets : contains(["http", "tcp", "dns"], t.kind)])
+    error_message = "targets[*].kind must be http (the default), tcp or dns."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : (t.url != null) == (t.kind == "http")])
+    error_message = "targets[*].url is required for http targets and not allowed for tcp and dns targets (they take host)."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : (t.host != null) == contains(["tcp", "dns"], t.kind)])
+    error_message = "targets[*].host is required for tcp and dns targets and not allowed for http targets (they take url)."
+  }
+
+  validation {
+    # A DNS name (an IPv4 address is one too) or, for tcp, an IPv6 address of hex groups (no brackets, zone or
+    # embedded IPv4). The same patterns as HOSTNAME and IPV6 in functions/health_check/hc_fields.py.
+    condition = alltrue([for k, t in var.targets : t.host == null ? true : length(t.host) <= 253 && (
+      can(regex("^[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\\.?$", t.host)) ||
+      (can(regex("^[0-9A-Fa-f:]*:[0-9A-Fa-f:]*$", t.host)) && can(cidrhost("${t.host}/128", 0)))
+    )])
+    error_message = "targets[*].host must be a DNS name (letters, digits, hyphens, underscores and dots, at most 253 characters) or an IPv6 address without brackets."
+  }
+
+  validation {
+    condition = alltrue([for k, t in var.targets : t.port == null ? t.kind != "tcp" : (
+      t.kind == "tcp" && t.port >= 1 && t.port <= 65535 && floor(t.port) == t.port
+    )])
+    error_message = "targets[*].port is required for tcp targets (a whole number 1-65535) and not allowed for http and dns targets."
+  }
+
+  validation {
+    condition = alltrue([for k, t in var.targets : t.kind == "http" || (
+      t.method == "GET" && length(t.headers) == 0 && t.body == null && jsonencode(t.expected_status) == "[200]" &&
+      t.expected_text == null && t.unexpected_text == null && t.regex == null && t.json_pointer == null &&
+      t.json_equals == null && t.follow_redirects && t.headers_secret_arn == null
+    )])
+    error_message = "targets[*]: method, headers, body, expected_status, expected_text, unexpected_text, regex, json_pointer, json_equals, follow_redirects and headers_secret_arn apply to http targets only."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : (!t.tls || t.kind == "tcp") && (t.ca_bundle == null || t.kind == "http" || (t.kind == "tcp" && t.tls))])
+    error_message = "targets[*].tls applies to tcp targets only, and ca_bundle needs an http target or a tcp target with tls = true."
+  }
+
+  validation {
+    condition = alltrue([for k, t in var.targets : t.expected_addresses == null ? true : (
+      t.kind == "dns" && length(t.expected_addresses) >= 1 && length(t.expected_addresses) <= 32 && alltrue([
+        for a in t.expected_addresses : (
+          can(regex("^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(/([0-9]|[12][0-9]|3[0-2]))?$", a)) ||
+          can(regex("^[0-9A-Fa-f:]*:[0-9A-Fa-f:]*(/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))?$", a))
+        ) && can(cidrhost(strcontains(a, "/") ? a : (strcontains(a, ":") ? "${a}/128" : "${a}/32"), 0))
+      ])
+    )])
+    error_message = "targets[*].expected_addresses applies to dns targets only: 1-32 IP addresses (IPv4 without leading zeros) or CIDR blocks."
+  }
+
+  validation {
     # scheme, optional user info (refused by the next rule, with its own message), a host name or a bracketed
     # IPv6 address, an optional port 1-65535, then path/query/fragment; no spaces or control characters.
-    condition = alltrue([for k, t in var.targets : can(regex(
+    condition = alltrue([for k, t in var.targets : t.url == null ? true : can(regex(
       "^https?://([^/?#@\\x00-\\x20\\x7f]*@)?(\\[[^\\]]*\\]|[^/?#@\\[\\]:\\x00-\\x20\\x7f]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\\x00-\\x20\\x7f]*)?$",
       t.url
       )) && alltrue([
@@ -111,7 +191,7 @@ variable "targets" {
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : t.headers_secret_arn == null || startswith(t.url, "https://")])
+    condition     = alltrue([for k, t in var.targets : t.headers_secret_arn == null || try(startswith(t.url, "https://"), false)])
     error_message = "targets[*].headers_secret_arn needs an https:// url: secret headers are never sent in clear text."
   }
 
@@ -130,7 +210,7 @@ variable "targets" {
   }
 
   validation {
-    # The same pattern as CREDENTIAL_HEADER in functions/health_check/handler.py (a test compares them).
+    # The same pattern as CREDENTIAL_HEADER in functions/health_check/hc_fields.py (a test compares them).
     condition = alltrue([for k, t in var.targets : length([
       for name in keys(t.headers) : name if can(regex("(?i)^(proxy-)?authorization$|^cookie$|token|secret|passw|api[-_]?key|credential", name))
     ]) == 0])
@@ -165,13 +245,13 @@ variable "targets" {
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null || startswith(t.url, "https://")])
-    error_message = "targets[*].min_cert_days needs an https:// url."
+    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null || (t.kind == "tcp" ? t.tls : try(startswith(t.url, "https://"), false))])
+    error_message = "targets[*].min_cert_days needs an https:// url, or tls = true on a tcp target."
   }
 
   validation {
-    condition     = alltrue([for k, t in var.targets : !(t.method == "HEAD" && (t.expected_text != null || t.unexpected_text != null || t.regex != null))])
-    error_message = "targets[*]: expected_text, unexpected_text and regex need a body; HEAD responses have none."
+    condition     = alltrue([for k, t in var.targets : !(t.method == "HEAD" && (t.expected_text != null || t.unexpected_text != null || t.regex != null || t.json_pointer != null))])
+    error_message = "targets[*]: expected_text, unexpected_text, regex and json_pointer need a body; HEAD responses have none."
   }
 
   validation {
@@ -180,11 +260,46 @@ variable "targets" {
   }
 
   validation {
+    condition = alltrue([for k, t in var.targets : (t.json_pointer == null) == (t.json_equals == null) && (
+      t.json_pointer == null ? true : length(t.json_pointer) <= 1024 && can(regex("^(/([^~/]|~[01])*)*$", t.json_pointer))
+    )])
+    error_message = "targets[*].json_pointer and json_equals go together; json_pointer is an RFC 6901 JSON Pointer (\"\" for the whole body, or /a/0/b with ~0 for ~ and ~1 for /)."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : t.json_equals == null ? true : length(t.json_equals) <= 4096 && can(jsondecode(t.json_equals))])
+    error_message = "targets[*].json_equals must be JSON text of at most 4096 characters: write it with jsonencode(\"up\"), or \"true\", \"3\"."
+  }
+
+  validation {
     condition = alltrue([for k, t in var.targets : t.headers_secret_arn == null ? true : (
       can(regex("^arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", t.headers_secret_arn)) ||
       can(regex("^arn:aws(-[a-z]+)*:ssm:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:parameter/.+$", t.headers_secret_arn))
     )])
     error_message = "targets[*].headers_secret_arn must be a full Secrets Manager secret ARN (…:secret:<name>-<6 characters>) or an SSM parameter ARN (…:parameter/<name>)."
+  }
+
+  validation {
+    # The same pattern as CRON in functions/health_check/hc_windows.py (a test compares them).
+    condition = alltrue([for k, t in var.targets : length(t.maintenance) <= 10 && alltrue([for w in t.maintenance : length(w.cron) <= 256 && can(regex(
+      "^(?i)((\\*|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/[1-9][0-9]?)?(,(\\*|([0-5]?[0-9])(-([0-5]?[0-9]))?)(/[1-9][0-9]?)?)*) +((\\*|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]?)?(,(\\*|([01]?[0-9]|2[0-3])(-([01]?[0-9]|2[0-3]))?)(/[1-9][0-9]?)?)*) +((\\*|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]?)?(,(\\*|(0?[1-9]|[12][0-9]|3[01])(-(0?[1-9]|[12][0-9]|3[01]))?)(/[1-9][0-9]?)?)*) +((\\*|(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?)(/[1-9][0-9]?)?(,(\\*|(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC)(-(0?[1-9]|1[0-2]|JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC))?)(/[1-9][0-9]?)?)*) +((\\*|([0-7]|SUN|MON|TUE|WED|THU|FRI|SAT)(-([0-7]|SUN|MON|TUE|WED|THU|FRI|SAT))?)(/[1-9][0-9]?)?(,(\\*|([0-7]|SUN|MON|TUE|WED|THU|FRI|SAT)(-([0-7]|SUN|MON|TUE|WED|THU|FRI|SAT))?)(/[1-9][0-9]?)?)*)$", w.cron
+    ))])])
+    error_message = "targets[*].maintenance holds at most 10 windows; each cron has five fields separated by spaces, minute hour day-of-month month day-of-week, each *, N, N-M or a list of them, optionally /step (months JAN-DEC and weekdays SUN-SAT may be named)."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : alltrue([for w in t.maintenance : w.duration_minutes >= 1 && w.duration_minutes <= 10080 && floor(w.duration_minutes) == w.duration_minutes])])
+    error_message = "targets[*].maintenance[*].duration_minutes must be a whole number of minutes between 1 and 10080 (a week)."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : alltrue([for w in t.maintenance : can(regex("^(UTC|[A-Z][A-Za-z_-]{1,30}(?:/[A-Za-z0-9_+-]{1,30}){1,2})$", w.timezone))])])
+    error_message = "targets[*].maintenance[*].timezone must be an IANA time zone name such as Europe/Berlin, or UTC (the default)."
+  }
+
+  validation {
+    condition     = alltrue([for k, t in var.targets : alltrue([for d in t.depends_on : contains(keys(var.targets), d) && d != k])])
+    error_message = "targets[*].depends_on must name other targets of this module (keys of targets), not the target itself."
   }
 }
 
@@ -354,5 +469,85 @@ variable "vpc_config" {
   validation {
     condition     = var.vpc_config == null || try(length(var.vpc_config.subnet_ids) > 0 && length(var.vpc_config.security_group_ids) > 0, false)
     error_message = "vpc_config needs at least one subnet_ids entry and one security_group_ids entry (or null to run outside a VPC)."
+  }
+}
+
+variable "multi_region" {
+  type = object({
+    role               = string
+    home_region        = optional(string)
+    probe_regions      = optional(list(string), [])
+    min_failed_regions = optional(number, 2)
+  })
+  description = <<-EOT
+    Agreement across regions. Null (default): one region on its own. role = "probe": check the targets here and
+    send each target's Failed/Suppressed to home_region (PutMetricData, dimensions Target and Region); a probe
+    has no target alarms, reminders or report. role = "home": check here too, and alarm per target when it failed
+    in at least min_failed_regions (k) of the N regions (this one and probe_regions) in alarm_datapoints_to_alarm
+    of alarm_evaluation_periods periods (metric math; a region that stops reporting counts as failed). Deploy
+    one module instance per region with provider aliases (examples/multi-region), each with its own name_prefix
+    (IAM role names are global) and the same metric_namespace and targets.
+  EOT
+  default     = null
+
+  validation {
+    condition     = var.multi_region == null ? true : contains(["home", "probe"], var.multi_region.role)
+    error_message = "multi_region.role must be home or probe (or set multi_region = null for a single region)."
+  }
+
+  validation {
+    condition = var.multi_region == null ? true : var.multi_region.role != "probe" || (
+      length(var.multi_region.probe_regions) == 0 && can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.multi_region.home_region))
+    )
+    error_message = "multi_region with role = \"probe\" needs home_region (a region name such as eu-central-1) and no probe_regions."
+  }
+
+  validation {
+    condition = var.multi_region == null ? true : var.multi_region.role != "home" || (
+      var.multi_region.home_region == null && length(var.multi_region.probe_regions) >= 1 &&
+      length(var.multi_region.probe_regions) <= 9 && length(distinct(var.multi_region.probe_regions)) == length(var.multi_region.probe_regions) &&
+      alltrue([for r in var.multi_region.probe_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", r))])
+    )
+    error_message = "multi_region with role = \"home\" needs probe_regions: 1-9 distinct region names (a CloudWatch alarm reads at most 10 metrics, one per region), and no home_region (the home is this region)."
+  }
+
+  validation {
+    condition = var.multi_region == null ? true : var.multi_region.role != "home" || (
+      var.multi_region.min_failed_regions >= 1 && floor(var.multi_region.min_failed_regions) == var.multi_region.min_failed_regions &&
+      var.multi_region.min_failed_regions <= 1 + length(var.multi_region.probe_regions)
+    )
+    error_message = "multi_region.min_failed_regions (k) must be a whole number from 1 to N, the number of regions (the home and its probe_regions)."
+  }
+}
+
+variable "remind_every_minutes" {
+  type        = number
+  description = "While a target's alarm stays in ALARM, send a reminder to the alarm topic every this many minutes, saying how long it has been down; the OK notice then comes from the function too and says how long it was down in total. 0 turns reminders off (CloudWatch then sends the OK notification itself). Not less than the schedule's interval."
+  default     = 60
+
+  validation {
+    condition     = var.remind_every_minutes >= 0 && var.remind_every_minutes <= 10080 && floor(var.remind_every_minutes) == var.remind_every_minutes
+    error_message = "remind_every_minutes must be a whole number of minutes between 0 (no reminders) and 10080 (a week)."
+  }
+}
+
+variable "sla_report" {
+  type = object({
+    schedule_expression = optional(string, "cron(0 6 1 * ? *)")
+    objective_percent   = optional(number, 99.9)
+    retention_days      = optional(number, 730)
+  })
+  description = "Monthly uptime report (null: none). On schedule_expression (default: the 1st of each month, 06:00 UTC) the function computes last month's uptime per target from the metrics (suppressed periods excluded), with the incidents and their reasons from its log, writes CSV and JSON to a bucket of this module (kept retention_days) and sends a summary against objective_percent to the alarm topic. Home and single-region deployments only."
+  default     = {}
+
+  validation {
+    condition     = var.sla_report == null ? true : can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$", var.sla_report.schedule_expression))
+    error_message = "sla_report.schedule_expression must look like cron(0 6 1 * ? *) or rate(30 days)."
+  }
+
+  validation {
+    # The same pattern as OBJECTIVE in functions/health_check/hc_config.py.
+    condition     = var.sla_report == null ? true : can(regex("^(100(\\.0{1,4})?|[0-9]{1,2}(\\.[0-9]{1,4})?)$", tostring(var.sla_report.objective_percent)))
+    error_message = "sla_report.objective_percent must be between 0 and 100 with at most 4 decimals (99.9, 99.95)."
   }
 }
