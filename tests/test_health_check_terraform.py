@@ -38,7 +38,30 @@ def load(name: str) -> dict[str, Any]:
 
 
 def variable(name: str) -> dict[str, Any]:
-    return next(body for entry in load("variables.tf")["variable"] for key, body in entry.items() if key == name)
+    return next(
+        body
+        for path in ("variables.tf", "targets.tf")
+        for entry in load(path).get("variable", [])
+        for key, body in entry.items()
+        if key == name
+    )
+
+
+def optional_fields(type_text: str) -> dict[str, str]:
+    """{field: its type expression} of the outermost object({...}) in a type constraint."""
+    body = type_text[type_text.index("object({") + len("object({") :]
+    fields, depth, part = {}, 0, ""
+    for char in body:
+        if depth == 0 and char in ",}":
+            key, _, value = part.partition("=")
+            fields[key.strip()] = value.strip()
+            part = ""
+            if char == "}":
+                break
+            continue
+        depth += {"(": 1, "[": 1, "{": 1, ")": -1, "]": -1, "}": -1}.get(char, 0)
+        part += char
+    return fields
 
 
 # --- what the module renders is what the handler reads ------------------------------------------------------
@@ -46,40 +69,57 @@ def variable(name: str) -> dict[str, Any]:
 
 def test_target_fields_match_the_handler(load_handler: Callable[[str], Any]) -> None:
     handler = load_handler("health_check")
-    fields = set(re.findall(r"(\w+)\s*=\s*(?:optional\(|string|number|bool)", variable("targets")["type"]))
+    fields = set(optional_fields(variable("targets")["type"]))
+    assert "maintenance" in fields and "cron" not in fields  # top-level fields only
     assert fields | {"name"} == set(handler.TARGET_FIELDS)
 
 
 def test_defaults_left_out_of_targets_json_are_the_handlers_defaults(load_handler: Callable[[str], Any]) -> None:
-    """main.tf drops fields equal to target_defaults from TARGETS; the handler must fill in the same values,
+    """targets.tf drops fields equal to target_defaults from TARGETS; the handler must fill in the same values,
     and the variable's optional() defaults must be those values too."""
     handler = load_handler("health_check")
-    locals_ = {k: v for entry in load("main.tf")["locals"] for k, v in entry.items()}
+    locals_ = {k: v for entry in load("targets.tf")["locals"] for k, v in entry.items()}
     omitted = {k: json.loads(v) for k, v in locals_["target_defaults"].items()}
     parsed = handler.parse_target({"name": "n", "url": "https://x.test"}, "t")
     assert omitted == {
+        "kind": parsed.kind,
         "method": parsed.method,
         "headers": dict(parsed.headers),
         "expected_status": list(parsed.expected_status),
         "timeout_seconds": parsed.timeout_seconds,
         "follow_redirects": parsed.follow_redirects,
+        "tls": parsed.tls,
+        "maintenance": list(parsed.maintenance),
+        "depends_on": list(parsed.depends_on),
     }
-    type_text = variable("targets")["type"]
+    types = optional_fields(variable("targets")["type"])
     for field, value in omitted.items():
-        match = re.search(rf"{field}\s*=\s*optional\([^,]+,\s*([^)]+?)\)?\)", type_text)
+        match = re.fullmatch(r"optional\((.+), (.+)\)", types[field])
         assert match, field
-        assert json.loads(match.group(1).strip().rstrip(")").replace("'", '"')) == value, field
+        assert json.loads(match.group(2).replace("'", '"')) == value, field
+    # The windows' own default time zone is left out as well, and the handler reads it back as UTC.
+    window_type = optional_fields(types["maintenance"])
+    assert window_type["timezone"] == 'optional(string, "UTC")'
+    assert '"UTC" ? []' in (MODULE / "targets.tf").read_text(encoding="utf-8")
+    window = handler.parse_target(
+        {"name": "n", "url": "https://x.test", "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 5}]}, "t"
+    ).maintenance[0]
+    assert window.timezone == "UTC"
 
 
 def test_alarm_watches_what_the_handler_emits(load_handler: Callable[[str], Any], capsys: Any) -> None:
+    """The alarm reads the metric Failed (dimension Target, plus Region across regions) that report() writes."""
     handler = load_handler("health_check")
     alarm = hcl.blocks(MODULE, "resource", "aws_cloudwatch_metric_alarm")["target"]
-    cfg = handler.Config(targets=(), namespace="ns", max_workers=1, connect_retries=0, max_body_bytes=1024)
-    handler.report(handler.Result(name="shop", url="https://shop.test", ok=True, status=200, latency_ms=5), cfg)
-    (directive,) = json.loads(capsys.readouterr().out.splitlines()[0])["_aws"]["CloudWatchMetrics"]
-    assert alarm["metric_name"] in [m["Name"] for m in directive["Metrics"]]
-    assert directive["Dimensions"] == [list(alarm["dimensions"])]
-    assert alarm["dimensions"]["Target"] == "${each.key}"
+    (query,) = alarm["dynamic"][0]["metric_query"]["content"]
+    (metric,) = query["metric"]
+    handler.report(handler.Result(name="shop", url="https://shop.test", ok=False, status=500, latency_ms=5), "ns")
+    document = json.loads(capsys.readouterr().out.splitlines()[0])
+    (directive,) = document["_aws"]["CloudWatchMetrics"]
+    assert metric["metric_name"] == "Failed" and metric["stat"] == "Maximum"
+    assert metric["metric_name"] in [m["Name"] for m in directive["Metrics"]] and document["Failed"] == 1
+    assert directive["Dimensions"] == [["Target"]]
+    assert "Target = each.key, Region = metric_query.value" in metric["dimensions"]
 
 
 def test_async_retries_and_schedule_passed_to_lambda_function() -> None:
@@ -88,21 +128,53 @@ def test_async_retries_and_schedule_passed_to_lambda_function() -> None:
     function = hcl.load_unquoted(MODULE / "main.tf")["module"][0]["function"]
     assert function["async_invocation"]["maximum_retry_attempts"] == 0
     assert function["create_dlq"] is False
-    assert function["event_rules"]["schedule"]["schedule_expression"] == "${var.schedule_expression}"
+    assert function["event_rules"] == "${local.event_rules}"  # asserted natively (tests/notices.tftest.hcl)
     assert function["environment"] == "${local.environment}"
-    assert function["create_alarms"] == "${var.create_function_alarms}"
+    assert function["create_alarms"] == "${local.function_alarms}"
+    assert set(function["policy_documents"].split("runtime = data.aws_iam_policy_document.runtime[0].json")) != {
+        function["policy_documents"]
+    }
 
 
 def test_shared_patterns_and_limits_are_the_handlers(load_handler: Callable[[str], Any]) -> None:
     """The rules both sides implement are spelled the same way on both sides."""
     handler = load_handler("health_check")
-    text = (MODULE / "variables.tf").read_text(encoding="utf-8")
+    text = (MODULE / "targets.tf").read_text(encoding="utf-8")
     assert f'"{handler.CREDENTIAL_HEADER.pattern}"' in text
     assert f'"^{handler.HEADER_NAME.pattern}$"' in text
     assert f'"^{handler.TARGET_NAME.pattern}$"' in text
     assert f"t.max_latency_ms <= {handler.MAX_LATENCY_MS}" in text
     assert f"t.min_cert_days <= {handler.MAX_CERT_DAYS}" in text
     assert f"t.timeout_seconds <= {handler.MAX_TIMEOUT_SECONDS}" in text
+
+
+def test_new_shared_patterns_are_the_handlers(load_handler: Callable[[str], Any]) -> None:
+    """Cron, host, address, JSON pointer, time zone and objective rules: the same text on both sides."""
+    load_handler("health_check")
+    import hc_config
+    import hc_fields
+    import hc_windows
+
+    text = (MODULE / "targets.tf").read_text(encoding="utf-8") + (MODULE / "variables.tf").read_text(encoding="utf-8")
+
+    def hcl_string(pattern: str) -> str:
+        return pattern.replace("\\", "\\\\")
+
+    for pattern in (
+        hc_windows.CRON,
+        hc_fields.HOSTNAME,
+        hc_fields.IPV4_OR_CIDR,
+        hc_fields.IPV6_OR_CIDR,
+        hc_fields.IPV6,
+        hc_fields.JSON_POINTER,
+    ):
+        assert f'"^{hcl_string(pattern.pattern)}$"' in text, pattern.pattern
+    assert f'"^({hc_windows.ZONE.pattern})$"' in text
+    assert f'"^{hcl_string(hc_config.OBJECTIVE.pattern)}$"' in text
+    assert f"w.duration_minutes <= {hc_windows.MAX_DURATION_MINUTES}" in text
+    assert f"length(t.maintenance) <= {hc_windows.MAX_WINDOWS}" in text
+    assert f"length(t.host) <= {hc_fields.MAX_HOST_LENGTH}" in text
+    assert f"length(t.expected_addresses) <= {hc_fields.MAX_ADDRESSES}" in text
 
 
 # --- a real Terraform over the module's variables (and locals) ----------------------------------------------
@@ -161,13 +233,15 @@ def variable_block(text: str, name: str) -> str:
     raise ValueError(f"variable {name} not found")
 
 
-VARIABLES = (MODULE / "variables.tf").read_text(encoding="utf-8")
+# Every variable block of the module (variables.tf, then targets.tf's "targets"); rule lines below count in this text.
+TARGETS_TF = (MODULE / "targets.tf").read_text(encoding="utf-8")
+VARIABLES = (MODULE / "variables.tf").read_text(encoding="utf-8") + "\n" + TARGETS_TF[: TARGETS_TF.index("\nlocals {")]
 NAMES = re.findall(r'^variable "(\w+)"', VARIABLES, re.M)
 
 
 def copy_name(variables: set[str]) -> str:
     """Module copies hold only the variables a call sets (a plan over 100 calls of a one-variable copy takes
-    a fraction of the time); "render" is variables.tf with main.tf's locals and a targets_json output."""
+    a fraction of the time); "render" is every variable with targets.tf's locals and a targets_json output."""
     return f"v{sum(1 << i for i, n in enumerate(NAMES) if n in variables):x}"  # a bit per variable
 
 
@@ -176,11 +250,7 @@ def _write_copy(work: Path, name: str) -> list[tuple[int, int]]:
     (work / name).mkdir(parents=True, exist_ok=True)
     if name == "render":
         (work / name / "variables.tf").write_text(VARIABLES, encoding="utf-8")
-        text = (MODULE / "main.tf").read_text(encoding="utf-8")
-        locals_text = re.sub(
-            r"\n\s*topic_arn\s*=.*", "", text[text.index("locals {") : text.index('module "function"')]
-        )
-        (work / name / "locals.tf").write_text(locals_text, encoding="utf-8")
+        (work / name / "locals.tf").write_text(TARGETS_TF[TARGETS_TF.index("\nlocals {") :], encoding="utf-8")
         (work / name / "outputs.tf").write_text('output "targets_json" {\n  value = local.targets_json\n}\n')
         return [(1, 1)]
     blocks, offsets, line = [], [], 1
@@ -344,6 +414,141 @@ CASES: list[tuple[str, dict[str, Any], str]] = [
     # files: Terraform cannot see the function package
     ("t", {"url": U, "ca_bundle": "handler.py"}, OK),
     ("t", {"url": U, "ca_bundle": "no-such-ca.pem"}, HANDLER_ONLY),
+    # kinds: tcp and dns
+    ("t", {"kind": "tcp", "host": "db.internal", "port": 5432}, OK),
+    ("t", {"kind": "tcp", "host": "2001:db8::25", "port": 1, "tls": True, "min_cert_days": 0}, OK),
+    ("t", {"kind": "tcp", "host": "db.internal.", "port": 65535, "tls": True, "ca_bundle": "handler.py"}, OK),
+    ("t", {"kind": "tcp", "host": "10.0.0.1", "port": 22, "timeout_seconds": 0.1, "max_latency_ms": 1}, OK),
+    ("t", {"kind": "tcp", "host": "_srv.x-y.test", "port": 80, "depends_on": []}, OK),
+    ("t", {"kind": "tcp", "host": "a" * 63 + ".test", "port": 80}, OK),
+    ("t", {"kind": "tcp", "host": ("a" * 61 + ".") * 4 + "abc", "port": 80}, OK),
+    ("t", {"kind": "tcp", "host": ("a" * 62 + ".") * 4 + "ab", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "a" * 64 + ".test", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "-db.test", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db..test", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "bücher.test", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "[2001:db8::1]", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "fe80::1%eth0", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "::ffff:1.2.3.4", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "2001:db8::1::2", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test\n", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "", "port": 80}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 0}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 65536}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 80.5}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test"}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "port": 53}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 80, "min_cert_days": 7}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 80, "ca_bundle": "handler.py"}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "tls": True}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "ca_bundle": "handler.py"}, REFUSED),
+    ("t", {"url": U, "tls": True}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 80, "method": "POST"}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 80, "headers": {"X-A": "1"}}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_status": [204]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "follow_redirects": False}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "json_pointer": "/a", "json_equals": "1"}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 80, "url": "https://x.test/"}, REFUSED),
+    ("t", {"kind": "tcp", "url": "https://x.test/", "port": 80}, REFUSED),
+    ("t", {"url": U, "host": "x.test"}, REFUSED),
+    ("t", {"kind": "ftp", "url": U}, REFUSED),
+    ("t", {"kind": "HTTP", "url": U}, REFUSED),
+    ("t", {"kind": "http"}, REFUSED),
+    (
+        "t",
+        {"kind": "dns", "host": "db.test", "expected_addresses": ["192.0.2.1", "10.0.0.0/8", "2001:db8::/32", "::1"]},
+        OK,
+    ),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["10.0.0.1/8", "0.0.0.0/0", "::/0"]}, OK),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": []}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["010.0.0.1"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["256.0.0.1"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["10.0.0.0/33"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["10.0.0.0/08"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["2001:db8::/129"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["fe80::1%eth0"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["::ffff:1.2.3.4"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["db.test"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["1:2:3:4:5:6:7:8:9"]}, REFUSED),
+    ("t", {"kind": "dns", "host": "db.test", "expected_addresses": ["10.0.0.1"] * 33}, REFUSED),
+    ("t", {"kind": "tcp", "host": "db.test", "port": 80, "expected_addresses": ["10.0.0.1"]}, REFUSED),
+    # JSON pointer and value
+    ("t", {"url": U, "json_pointer": "", "json_equals": '{"a": [1, true, null]}'}, OK),
+    ("t", {"url": U, "json_pointer": "/a~0b/c~1d/0", "json_equals": '"up"'}, OK),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": "1e400"}, OK),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": " true "}, OK),
+    ("t", {"url": U, "json_pointer": "/x"}, REFUSED),
+    ("t", {"url": U, "json_equals": "1"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "x", "json_equals": "1"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/a~2", "json_equals": "1"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/a~", "json_equals": "1"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/" + "a" * 1100, "json_equals": "1"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": "up"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": "NaN"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": ""}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": "[1,]"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": "1 2"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": '"' + "a" * 5000 + '"'}, REFUSED),
+    ("t", {"url": U, "method": "HEAD", "json_pointer": "/x", "json_equals": "1"}, REFUSED),
+    ("t", {"url": U, "json_pointer": "/x", "json_equals": "[" * 40 + "]" * 40}, HANDLER_ONLY),  # > 32 levels
+    # maintenance windows
+    (
+        "t",
+        {"url": U, "maintenance": [{"cron": "0 2 * * SUN", "duration_minutes": 120, "timezone": "Europe/Berlin"}]},
+        OK,
+    ),
+    (
+        "t",
+        {
+            "url": U,
+            "maintenance": [
+                {"cron": "*/15 22-2 1,15 NOV-FEB mon-fri", "duration_minutes": 10080},
+                {"cron": "59 23 31 12 7", "duration_minutes": 1, "timezone": "UTC"},
+                {"cron": "5/20  0-23/2 * * *", "duration_minutes": 1, "timezone": "America/Argentina/Buenos_Aires"},
+            ],
+        },
+        OK,
+    ),
+    *[
+        ("t", {"url": U, "maintenance": [{"cron": cron, "duration_minutes": 60}]}, REFUSED)
+        for cron in (
+            "0 2 * *",
+            "60 2 * * *",
+            "0 24 * * *",
+            "0 2 0 * *",
+            "0 2 * 13 *",
+            "0 2 * * 8",
+            "0 2 * * SUNDAY",
+            "0 2 * * */0",
+            "0 2 * * * ",
+            " 0 2 * * *",
+            "0\t2 * * *",
+            "0 2 * * *\n",
+            "0 2 ? * *",
+            "0 2 L * *",
+            "0 2 * * 1#2",
+            "0 2 * * 1-",
+            "0 2,,3 * * *",
+        )
+    ],
+    ("t", {"url": U, "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 0}]}, REFUSED),
+    ("t", {"url": U, "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 10081}]}, REFUSED),
+    ("t", {"url": U, "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 1.5}]}, REFUSED),
+    (
+        "t",
+        {"url": U, "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 5, "timezone": "europe/berlin"}]},
+        REFUSED,
+    ),
+    ("t", {"url": U, "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 5, "timezone": ""}]}, REFUSED),
+    (
+        "t",
+        {"url": U, "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 5, "timezone": "Mars/Olympus"}]},
+        HANDLER_ONLY,
+    ),
+    ("t", {"url": U, "maintenance": [{"cron": "0 2 * * *", "duration_minutes": 5}] * 11}, REFUSED),
+    # dependencies (within one call: the target alone)
+    ("self", {"url": U, "depends_on": ["self"]}, REFUSED),
+    ("t", {"url": U, "depends_on": ["other"]}, REFUSED),
 ]
 
 

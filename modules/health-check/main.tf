@@ -66,50 +66,6 @@ locals {
   # Bucket names are global: the account and region make this one unique; name_prefix is cut to keep it <= 63.
   report_bucket = local.report ? "${substr(lower(var.name_prefix), 0, 20)}-hc-sla-${local.account_id}-${local.region}" : null
 
-  # TARGETS for the handler: one compact JSON object per target, without null fields and defaults, so that
-  # more targets fit into Lambda's 4 KB of environment variables.
-  target_defaults = {
-    kind             = "\"http\"", method = "\"GET\"", headers = "{}", expected_status = "[200]", timeout_seconds = "10",
-    follow_redirects = "true", tls = "false", maintenance = "[]", depends_on = "[]"
-  }
-  target_fields = { for name, t in var.targets : name => {
-    name               = jsonencode(name)
-    kind               = jsonencode(t.kind)
-    url                = jsonencode(t.url)
-    method             = jsonencode(t.method)
-    headers            = jsonencode(t.headers)
-    body               = jsonencode(t.body)
-    expected_status    = jsonencode(t.expected_status)
-    expected_text      = jsonencode(t.expected_text)
-    unexpected_text    = jsonencode(t.unexpected_text)
-    regex              = jsonencode(t.regex)
-    json_pointer       = jsonencode(t.json_pointer)
-    json_equals        = jsonencode(t.json_equals)
-    max_latency_ms     = jsonencode(t.max_latency_ms)
-    min_cert_days      = jsonencode(t.min_cert_days)
-    timeout_seconds    = jsonencode(t.timeout_seconds)
-    follow_redirects   = jsonencode(t.follow_redirects)
-    headers_secret_arn = jsonencode(t.headers_secret_arn)
-    ca_bundle          = jsonencode(t.ca_bundle)
-    host               = jsonencode(t.host)
-    port               = jsonencode(t.port)
-    tls                = jsonencode(t.tls)
-    expected_addresses = jsonencode(t.expected_addresses)
-    # Windows without the default time zone; each as {"cron", "duration_minutes"[, "timezone"]}.
-    maintenance = format("[%s]", join(",", [for w in t.maintenance : format("{%s}", join(",", concat(
-      ["\"cron\":${jsonencode(w.cron)}", "\"duration_minutes\":${jsonencode(w.duration_minutes)}"],
-      w.timezone == "UTC" ? [] : ["\"timezone\":${jsonencode(w.timezone)}"],
-    )))]))
-    depends_on = jsonencode(t.depends_on)
-  } }
-  target_objects = [
-    for name, fields in local.target_fields : format("{%s}", join(",", [
-      for field, value in fields : format("%s:%s", jsonencode(field), value)
-      if value != "null" && value != lookup(local.target_defaults, field, "")
-    ]))
-  ]
-  targets_json = format("[%s]", join(",", local.target_objects))
-
   # Worst case of one target: every connection attempt times out (connect_retries + 1 waits), the response
   # headers arrive just before their read timeout, and the body read that crosses the deadline waits once more.
   # The handler stops waiting 2 s before the function's timeout anyway, so even a shorter timeout reports
