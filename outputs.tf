@@ -44,3 +44,8 @@ output "owner_tagger_trail_arn" {
   description = "CloudTrail trail created for the owner-tagger (null unless owner_tagger.create_trail is true)."
   value       = var.enable_owner_tagger ? module.owner_tagger[0].trail_arn : null
 }
+
+output "health_check_report_bucket" {
+  description = "Bucket receiving the health check's monthly uptime reports under sla/<year>/<month>/ (null when health-check or its report is disabled)."
+  value       = var.enable_health_check ? module.health_check[0].report_bucket_name : null
+}
