@@ -23,7 +23,6 @@ import concurrent.futures
 import datetime as dt
 import functools
 import os
-import threading
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
@@ -148,18 +147,9 @@ def run_checks(
     secrets = load_secrets(targets)
     by_name: dict[str, Result] = {}
     pool = concurrent.futures.ThreadPoolExecutor(max_workers=min(cfg.max_workers, len(targets)))
-    # Every check waits at the gate until all are submitted: starting a thread waits for it to run, which is
-    # slow while earlier checks already compete for the interpreter (100 targets: 0.7 s of starts, not 10 ms).
-    gate = threading.Event()
-
-    def gated(target: Target) -> Result:
-        gate.wait()
-        return check(target, cfg, secrets.get(target.headers_secret_arn) if target.headers_secret_arn else None)
-
-    try:
-        futures = [pool.submit(gated, t) for t in targets]
-    finally:
-        gate.set()
+    futures = [
+        pool.submit(check, t, cfg, secrets.get(t.headers_secret_arn) if t.headers_secret_arn else None) for t in targets
+    ]
     wait = None if deadline is None else max(0.0, deadline - time.monotonic())
     try:
         for future in concurrent.futures.as_completed(futures, timeout=wait):
