@@ -1,7 +1,8 @@
 """health-check through the real handler on moto, against servers on 127.0.0.1, with time-machine for the clock:
 
-1. checks: a shop over https (private CA, Authorization from a Secrets Manager secret) and a failing api; the
-   reasons, the metrics, no secret anywhere, and the same secret target over http:// refused at cold start;
+1. checks: a shop over https (private CA, Authorization from a Secrets Manager secret), a failing api, a JSON
+   pointer, a TLS port and a DNS name; the reasons, the metrics, no secret anywhere, and the same secret target
+   over http:// refused at cold start;
 2. three regions (a home and two probes) publish to the home: a target down everywhere alarms (2 of 3 regions
    in 2 of 3 periods, the module's metric-math rule evaluated on moto's data), a blip in one region does not;
 3. a maintenance window and a dependency suppress failures: only the root cause counts;
@@ -54,6 +55,8 @@ class _Site(BaseHTTPRequestHandler):
             status, body = (200, "<h1>Willkommen — Grüße!</h1>") if ok else (401, "who are you?")
         elif self.path in ("/blog", "/docs") and not blip:
             status, body = 200, "<p>fine</p>"
+        elif self.path == "/status.json":
+            status, body = 200, '{"status": {"db": "up", "cache": "degraded"}}'
         else:
             status, body = 503, "upstream unavailable"
         self.send_response(status)
@@ -112,17 +115,24 @@ def checks(report: Report, secure: str, plain: str, ca_bundle: str) -> None:
         Name="opskit/health-check/shop", SecretString=json.dumps({"Authorization": TOKEN})
     )["ARN"]
     shop = {"name": "shop", "url": f"{secure}/shop", "expected_text": "Grüße", "headers_secret_arn": secret_arn}
-    targets = [{**shop, "ca_bundle": ca_bundle}, {"name": "api", "url": f"{plain}/api/health"}]
+    port = int(secure.rsplit(":", 1)[1])
+    targets = [
+        {**shop, "ca_bundle": ca_bundle},
+        {"name": "api", "url": f"{plain}/api/health"},
+        {"name": "db-state", "url": f"{plain}/status.json", "json_pointer": "/status/db", "json_equals": '"up"'},
+        {"name": "tls-port", "kind": "tcp", "host": "127.0.0.1", "port": port, "tls": True, "ca_bundle": ca_bundle},
+        {"name": "resolver", "kind": "dns", "host": "localhost", "expected_addresses": ["127.0.0.0/8", "::1"]},
+    ]
     outcome, printed = _invoke({}, {"TARGETS": json.dumps(targets)})
     report.table(
         ["target", "ok", "status", "latency ms", "reason"],
         [[r["name"], r["ok"], r["status"], r["latency_ms"], r["reason"] or ""] for r in outcome["results"]],
     )
     emf = {d["Target"]: d for d in map(json.loads, printed.splitlines()) if "_aws" in d}
-    report.check(outcome.get("raised", "").startswith("1 of 2 health checks failed: api"), "only api fails the run")
+    report.check(outcome.get("raised", "").startswith("1 of 5 health checks failed: api"), "only api fails the run")
     report.check(
-        {t: (d["Success"], d["Failed"]) for t, d in emf.items()} == {"shop": (1, 0), "api": (0, 1)},
-        "Success and Failed per target",
+        {t: d["Failed"] for t, d in emf.items()} == {"shop": 0, "api": 1, "db-state": 0, "tls-port": 0, "resolver": 0},
+        "http (text, JSON pointer), tcp with TLS and dns checks: Failed per target",
     )
     report.check("demo-7c1f0e9a" not in printed + json.dumps(outcome), "the secret header value appears in no output")
     refused, _ = _refusal({**targets[0], "url": f"{plain}/shop"})
@@ -348,7 +358,10 @@ def run(report: Report) -> None:
         ca.cert_pem.write_to_path(str(ca_bundle))
         topic, take = _inbox()
         for title, part in (
-            ("1. checks: reasons, metrics, secrets", lambda: checks(report, secure, plain, str(ca_bundle))),
+            (
+                "1. http, tcp and dns checks: reasons, metrics, secrets",
+                lambda: checks(report, secure, plain, str(ca_bundle)),
+            ),
             (
                 "2. three regions, one home alarm (k = 2 of 3 regions, 2 of 3 periods)",
                 lambda: regions(report, plain, dt.datetime(2026, 11, 23, 4, 0, tzinfo=dt.UTC)),
