@@ -50,14 +50,16 @@ module "health_check" {
   source = "./modules/health-check"
   count  = var.enable_health_check ? 1 : 0
 
-  name_prefix         = local.name_prefix
-  targets             = var.health_check.targets
-  schedule_expression = var.health_check.schedule_expression
-  alarm_emails        = var.health_check.alarm_emails
-  vpc_config          = var.health_check.vpc_config
-  log_level           = var.log_level
-  log_retention_days  = var.log_retention_days
-  kms_key_arn         = var.kms_key_arn
+  name_prefix          = local.name_prefix
+  targets              = var.health_check.targets
+  schedule_expression  = var.health_check.schedule_expression
+  alarm_emails         = var.health_check.alarm_emails
+  remind_every_minutes = var.health_check.remind_every_minutes
+  sla_report           = var.health_check.sla_report
+  vpc_config           = var.health_check.vpc_config
+  log_level            = var.log_level
+  log_retention_days   = var.log_retention_days
+  kms_key_arn          = var.kms_key_arn
 }
 
 module "restart_workflow" {

@@ -51,3 +51,8 @@ output "dashboard_names" {
     var.enable_instance_protect && var.instance_protect.create_dashboard ? { instance_protect = module.instance_protect[0].dashboard_name } : {},
   )
 }
+
+output "health_check_report_bucket" {
+  description = "Bucket receiving the health check's monthly uptime reports under sla/<year>/<month>/ (null when health-check or its report is disabled)."
+  value       = var.enable_health_check ? module.health_check[0].report_bucket_name : null
+}

@@ -144,7 +144,8 @@ variable "enable_health_check" {
 variable "health_check" {
   type = object({
     targets = optional(map(object({
-      url                = string
+      kind               = optional(string, "http")
+      url                = optional(string)
       method             = optional(string, "GET")
       headers            = optional(map(string), {})
       body               = optional(string)
@@ -152,21 +153,39 @@ variable "health_check" {
       expected_text      = optional(string)
       unexpected_text    = optional(string)
       regex              = optional(string)
+      json_pointer       = optional(string)
+      json_equals        = optional(string)
       max_latency_ms     = optional(number)
       min_cert_days      = optional(number)
       timeout_seconds    = optional(number, 10)
       follow_redirects   = optional(bool, true)
       headers_secret_arn = optional(string)
       ca_bundle          = optional(string)
+      host               = optional(string)
+      port               = optional(number)
+      tls                = optional(bool, false)
+      expected_addresses = optional(list(string))
+      maintenance = optional(list(object({
+        cron             = string
+        duration_minutes = number
+        timezone         = optional(string, "UTC")
+      })), [])
+      depends_on = optional(list(string), [])
     })), {})
-    schedule_expression = optional(string, "rate(5 minutes)")
-    alarm_emails        = optional(list(string), [])
+    schedule_expression  = optional(string, "rate(5 minutes)")
+    alarm_emails         = optional(list(string), [])
+    remind_every_minutes = optional(number, 60)
+    sla_report = optional(object({
+      schedule_expression = optional(string, "cron(0 6 1 * ? *)")
+      objective_percent   = optional(number, 99.9)
+      retention_days      = optional(number, 730)
+    }), {})
     vpc_config = optional(object({
       subnet_ids         = list(string)
       security_group_ids = list(string)
     }))
   })
-  description = "Health-check settings: targets keyed by name (the alarm and metric dimension), schedule, alarm e-mails."
+  description = "Health-check settings: targets keyed by name (http, tcp or dns; the alarm and metric dimension), each with optional maintenance windows and dependencies; schedule, alarm e-mails, reminders while a target stays down (0 = off) and the monthly uptime report (null = none). Agreement across regions needs one module instance per region (examples/multi-region); the root deploys one region."
   default     = {}
 }
 

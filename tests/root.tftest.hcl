@@ -14,14 +14,14 @@ variables {
 
 run "everything_disabled" {
   assert {
-    condition     = length(output.function_names) == 0 && length(output.notification_topic_arns) == 0
+    condition     = length(output.function_names) == 0 && length(output.notification_topic_arns) == 0 && length(output.dashboard_names) == 0
     error_message = "with every module disabled no function and no topic exists"
   }
 
   assert {
     condition = alltrue([for value in [
       output.scheduler_schedule_group, output.restart_state_machine_arn, output.asg_backup_bucket,
-      output.asg_backup_instance_policy_json, output.owner_tagger_trail_arn,
+      output.asg_backup_instance_policy_json, output.owner_tagger_trail_arn, output.health_check_report_bucket,
     ] : value == null])
     error_message = "every per-module output is null when its module is disabled"
   }

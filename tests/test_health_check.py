@@ -334,12 +334,15 @@ def test_metrics_and_log_line_per_target(
         assert doc["Target"] == name
     assert [m["Name"] for m in emf["secure"]["_aws"]["CloudWatchMetrics"][0]["Metrics"]] == [
         "Success",
+        "Failed",
         "LatencyMs",
         "StatusCode",
         "CertDaysRemaining",
     ]
     assert (emf["secure"]["Success"], emf["secure"]["StatusCode"]) == (1, 200)
     assert (emf["broken"]["Success"], emf["broken"]["StatusCode"]) == (0, 500)
+    assert (emf["secure"]["Failed"], emf["broken"]["Failed"]) == (0, 1)  # what the per-target alarm watches
+    assert "Suppressed" not in emf["secure"] and "Suppressed" not in emf["broken"]
     assert "CertDaysRemaining" not in emf["broken"]
 
     lines = {r.target: r for r in caplog.records if hasattr(r, "target")}

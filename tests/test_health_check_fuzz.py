@@ -1,12 +1,14 @@
-"""Mutation tests (tests/fuzz.py) of the health_check handler: every fixture event, the TARGETS JSON and every
-environment variable, mutated hundreds of ways with fixed seeds. The handler may accept a mutant (and check
-the local servers) or refuse it with InputError/ConfigError; it may also report failed checks with
-PartialFailure. Anything else (TypeError, OverflowError, RecursionError, a bare ValueError, an unbounded
-message) fails the test with the mutation's label.
+"""Mutation tests (tests/fuzz.py) of the health_check handler: every fixture event (scheduled and manual checks,
+the alarm's recovery, the monthly report), the TARGETS JSON and every environment variable, mutated hundreds of
+ways with fixed seeds. The handler may accept a mutant (and check the local servers, notify, report) or refuse it
+with InputError/ConfigError; it may also report failures with PartialFailure. Anything else (TypeError,
+OverflowError, RecursionError, a bare ValueError, an unbounded message) fails the test with the mutation's label.
 
-The targets point at two servers on 127.0.0.1 (plain http, and https with a trustme CA passed as ca_bundle);
-the https target reads its headers from a Secrets Manager secret created in moto, so the fixtures run with
-every resource their configuration names.
+The targets point at two servers on 127.0.0.1 (plain http, and https with a trustme CA passed as ca_bundle), a
+tcp port (the http server's) and a name the machine resolves (localhost); the https target reads its headers
+from a Secrets Manager secret created in moto. The function is a home of three regions with reminders and the
+report on, so every resource the fixtures name exists in moto: the topic, the target alarms (in ALARM), the
+report bucket and the log group. The clock stands at the report's time (time-machine, ticking).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import sys
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +29,7 @@ import boto3
 import fuzz
 import opskit_common as common
 import pytest
+import time_machine
 import trustme
 from moto import mock_aws
 
@@ -33,6 +37,8 @@ EVENTS = Path(__file__).resolve().parent / "events" / "health_check"
 FIXTURES = sorted(p.name for p in EVENTS.glob("*.json"))
 MUTATIONS = 300  # per fixture event, for TARGETS (over two seeds) and for the environment
 SEEDS = (11, 29)
+NOW = "2026-11-23T05:00:10Z"  # a moment after the scheduled event's own time
+PREFIX = "opskit-health-check-"
 
 
 class _Answer(BaseHTTPRequestHandler):
@@ -45,7 +51,8 @@ class _Answer(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
-        body = b"" if self.command == "HEAD" else "<p>Grüße: ok</p>".encode()
+        page = '{"status": "ok"}' if self.path.startswith("/ok/json") else "<p>Grüße: ok</p>"
+        body = b"" if self.command == "HEAD" else page.encode()
         self.send_response(200 if self.path.startswith("/ok") else 404)
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
@@ -95,10 +102,21 @@ def environment(
     ca.cert_pem.write_to_path(str(ca_file))
     for key in ("NO_PROXY", "no_proxy"):
         monkeypatch.setenv(key, "127.0.0.1")
-    with mock_aws():
+    with mock_aws(), time_machine.travel(NOW, tick=True):
+        common.reset_clients()
         secret_arn = boto3.client("secretsmanager").create_secret(
             Name="opskit/health-check/secure", SecretString=json.dumps({"Authorization": "Bearer fuzz-s3cr3t"})
         )["ARN"]
+        topic_arn = boto3.client("sns").create_topic(Name="opskit-health-check-alarms")["TopicArn"]
+        boto3.client("s3").create_bucket(
+            Bucket="opskit-hc-sla-fuzz", CreateBucketConfiguration={"LocationConstraint": "eu-central-1"}
+        )
+        boto3.client("logs").create_log_group(logGroupName="/aws/lambda/opskit-health-check")
+        cloudwatch = boto3.client("cloudwatch")
+        with time_machine.travel("2026-11-23T03:59:30Z", tick=False):  # in ALARM for an hour: a reminder is due
+            _alarms(cloudwatch)
+
+        port = int(http_base.rsplit(":", 1)[1])
         targets = [
             {
                 "name": "shop",
@@ -106,6 +124,7 @@ def environment(
                 "expected_text": "Grüße",
                 "max_latency_ms": 5000,
                 "timeout_seconds": 2,
+                "depends_on": ["db"],
             },
             {
                 "name": "api",
@@ -118,8 +137,12 @@ def environment(
                 "unexpected_text": "Traceback",
                 "timeout_seconds": 2,
                 "follow_redirects": False,
+                "maintenance": [{"cron": "0 2 * * SUN", "duration_minutes": 120, "timezone": "Europe/Berlin"}],
             },
             {"name": "head", "url": f"{http_base}/ok/head", "method": "HEAD", "timeout_seconds": 2},
+            {"name": "json", "url": f"{http_base}/ok/json", "json_pointer": "/status", "json_equals": '"ok"'},
+            {"name": "db", "kind": "tcp", "host": "127.0.0.1", "port": port, "timeout_seconds": 2},
+            {"name": "dns", "kind": "dns", "host": "localhost", "expected_addresses": ["127.0.0.0/8", "::1"]},
             {
                 "name": "secure",
                 "url": f"{https_base}/ok/secure",
@@ -135,11 +158,37 @@ def environment(
             "CONNECT_RETRIES": "0",
             "MAX_WORKERS": "32",
             "MAX_BODY_BYTES": "65536",
+            "HOME_REGION": "eu-central-1",
+            "REGIONS": "eu-central-1,us-east-1,ap-southeast-2",
+            "MIN_FAILED_REGIONS": "2",
+            "ALARM_PREFIX": PREFIX,
+            "TOPIC_ARN": topic_arn,
+            "REMIND_MINUTES": "60",
+            "RUN_INTERVAL": "300",
+            "REPORT_BUCKET": "opskit-hc-sla-fuzz",
+            "REPORT_PERIOD": "3600",
+            "SLA_OBJECTIVE": "99.9",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/opskit-health-check",
         }
 
 
+def _alarms(cloudwatch: Any) -> None:
+    for name in ("shop", "api"):
+        cloudwatch.put_metric_alarm(
+            AlarmName=PREFIX + name,
+            Namespace="opskit/HealthCheck",
+            MetricName="Failed",
+            Statistic="Maximum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=PREFIX + name, StateValue="ALARM", StateReason="down")
+
+
 def plain(environment: dict[str, str]) -> dict[str, str]:
-    targets = [t for t in json.loads(environment["TARGETS"]) if not t["url"].startswith("https:")]
+    targets = [t for t in json.loads(environment["TARGETS"]) if not t.get("url", "").startswith("https:")]
     return {**environment, "TARGETS": json.dumps(targets)}
 
 
@@ -149,6 +198,7 @@ def _invoke(handler: Any, env: dict[str, Any], event: Any, tally: Counter[str] |
 
     def run() -> Any:
         handler.config.cache_clear()
+        sys.modules["hc_results"].reset_clients()  # cross-region clients are cached per process
         with mock.patch.dict(os.environ):
             for name, value in env.items():
                 os.environ.pop(name, None)
@@ -177,11 +227,22 @@ def _as_env_value(value: Any) -> str | None:
 
 
 def test_the_unmutated_inputs_pass(environment: dict[str, str], load_handler: Callable[[str], Any]) -> None:
-    """The baseline the mutations start from: every fixture runs every (or the named) target successfully."""
+    """The baseline the mutations start from: every check fixture runs every (or the named) target successfully
+    (the scheduled one also reminds of the two alarms in ALARM), the recovery is notified, the report written."""
     handler = load_handler("health_check")
-    for fixture in FIXTURES:
-        outcome = _invoke(handler, environment, json.loads((EVENTS / fixture).read_text()))()
-        assert outcome["failed"] == 0 and outcome["results"], (fixture, outcome)
+    outcomes = {f: _invoke(handler, environment, json.loads((EVENTS / f).read_text()))() for f in FIXTURES}
+    assert set(outcomes) == {
+        "alarm-recovered.json",
+        "manual-subset.json",
+        "scheduled-event.json",
+        "sla-report-month.json",
+        "sla-report.json",
+    }
+    for fixture in ("manual-subset.json", "scheduled-event.json"):
+        assert outcomes[fixture]["failed"] == 0 and outcomes[fixture]["results"], outcomes[fixture]
+    assert sorted(outcomes["scheduled-event.json"]["reminders"]) == ["api", "shop"]
+    assert outcomes["alarm-recovered.json"]["recovered"] == "shop"
+    assert outcomes["sla-report.json"]["report"] == outcomes["sla-report-month.json"]["report"] == "2026-10"
 
 
 @pytest.mark.parametrize("fixture", FIXTURES)

@@ -42,6 +42,110 @@ data "aws_iam_policy_document" "headers_secrets" {
 locals {
   # The alarms of this module (per target, and the function's errors/throttles) all start with the function name.
   alarm_arn_pattern = "arn:${data.aws_partition.current.partition}:cloudwatch:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:alarm:${local.function_name}-*"
+  log_group_arn     = "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${module.function.log_group_name}:*"
+}
+
+# What the function does besides checking: publish its results to the home region, read its own alarms and
+# notify the topic (reminders, recovery notices, the report's summary), read metrics and its log and write the
+# monthly report.
+data "aws_iam_policy_document" "runtime" {
+  count = local.role != "standalone" || local.reminders || local.report ? 1 : 0
+
+  dynamic "statement" {
+    for_each = local.role == "standalone" ? [] : [local.home_region]
+    content {
+      sid       = "PublishResultsToHome"
+      actions   = ["cloudwatch:PutMetricData"]
+      resources = ["*"] # PutMetricData has no resources; the namespace and the home region are the scope
+
+      condition {
+        test     = "StringEquals"
+        variable = "cloudwatch:namespace"
+        values   = [local.namespace]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [statement.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.reminders ? [1] : []
+    content {
+      sid       = "ReadTargetAlarms"
+      actions   = ["cloudwatch:DescribeAlarms"]
+      resources = [local.alarm_arn_pattern]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.reminders || local.report ? [local.topic_arn] : []
+    content {
+      sid       = "NotifyTopic"
+      actions   = ["sns:Publish"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = (local.reminders || local.report) && local.create_topic ? [local.topic_key_arn] : []
+    content {
+      sid       = "EncryptForTopic"
+      actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["sns.${local.region}.amazonaws.com"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.report ? [1] : []
+    content {
+      sid       = "ReadMetrics"
+      actions   = ["cloudwatch:GetMetricData"]
+      resources = ["*"] # GetMetricData has no resource-level permissions
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.report ? [local.log_group_arn] : []
+    content {
+      sid       = "ReadFailureReasons"
+      actions   = ["logs:FilterLogEvents"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.report ? ["arn:${local.partition}:s3:::${local.report_bucket}/sla/*"] : []
+    content {
+      sid       = "WriteReports"
+      actions   = ["s3:PutObject"]
+      resources = [statement.value]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = local.report && var.kms_key_arn != null ? [var.kms_key_arn] : []
+    content {
+      sid       = "EncryptReports"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["s3.${local.region}.amazonaws.com"]
+      }
+    }
+  }
 }
 
 data "aws_iam_policy_document" "alarm_key" {
@@ -85,7 +189,7 @@ data "aws_iam_policy_document" "alarm_key" {
 }
 
 data "aws_iam_policy_document" "topic" {
-  count = var.create_sns_topic ? 1 : 0
+  count = local.create_topic ? 1 : 0
 
   statement {
     sid       = "CloudWatchAlarmsPublish"

@@ -24,12 +24,12 @@ output "schedule_rule_arn" {
 }
 
 output "metric_namespace" {
-  description = "CloudWatch namespace of the per-target metrics (dimension Target)."
+  description = "CloudWatch namespace of the per-target metrics (dimension Target; Failed and Suppressed also with Region across regions)."
   value       = local.namespace
 }
 
 output "alarm_topic_arn" {
-  description = "SNS topic the alarms notify."
+  description = "SNS topic the alarms, reminders, recovery notices and report summaries notify (null for a probe without alarm_topic_arn)."
   value       = local.topic_arn
 }
 
@@ -51,4 +51,24 @@ output "function_alarm_arns" {
 output "targets_json" {
   description = "The TARGETS environment value handed to the function (for inspection; contains no secrets)."
   value       = local.targets_json
+
+  precondition {
+    condition     = local.environment_size <= 4000
+    error_message = "The function's environment (TARGETS: ${length(local.targets_json)} characters of JSON) totals ${local.environment_size} characters; Lambda allows 4 KB and the module keeps a margin for multi-byte characters (limit 4000). Split the targets over several module instances (different name_prefix) or move long headers into headers_secret_arn."
+  }
+}
+
+output "role" {
+  description = "What this deployment is: standalone (one region), home (alarms over every region's results) or probe (publishes to its home region)."
+  value       = local.role
+}
+
+output "regions" {
+  description = "Regions whose results the per-target alarms read (the home first; this region alone when standalone, and for a probe)."
+  value       = local.regions
+}
+
+output "report_bucket_name" {
+  description = "Bucket receiving the monthly uptime reports under sla/<year>/<month>/ (null without sla_report, and for probes)."
+  value       = local.report ? module.report_bucket[0].bucket : null
 }

@@ -44,150 +44,6 @@ variable "kms_key_arn" {
   }
 }
 
-variable "targets" {
-  type = map(object({
-    url                = string
-    method             = optional(string, "GET")
-    headers            = optional(map(string), {})
-    body               = optional(string)
-    expected_status    = optional(list(number), [200])
-    expected_text      = optional(string)
-    unexpected_text    = optional(string)
-    regex              = optional(string)
-    max_latency_ms     = optional(number)
-    min_cert_days      = optional(number)
-    timeout_seconds    = optional(number, 10)
-    follow_redirects   = optional(bool, true)
-    headers_secret_arn = optional(string)
-    ca_bundle          = optional(string)
-  }))
-  description = <<-EOT
-    Endpoints to check, keyed by a stable name (the metric dimension Target and the alarm name suffix).
-    url: http(s) URL, without credentials (no user:password@). method: GET (default), HEAD, POST, PUT, PATCH,
-    DELETE or OPTIONS. headers: plain, non-secret headers (names that look like credentials, such as
-    Authorization, Cookie or X-Api-Key, are refused). body: request body (never a secret). expected_status:
-    accepted status codes (default [200]). expected_text / unexpected_text: text that must / must not appear in
-    the decoded body. regex: Python `re` pattern searched in the body. max_latency_ms: slowest acceptable full
-    response (1-600000). min_cert_days: fail when the TLS certificate expires sooner (0-3650, https only).
-    timeout_seconds: bound of each connection attempt and each wait for data, and of the whole body download
-    (0.1-120, default 10). follow_redirects: default true. headers_secret_arn: Secrets Manager secret ARN (full,
-    with its 6-character suffix) or SSM SecureString parameter ARN holding a JSON object of headers, e.g.
-    {"Authorization": "Bearer ..."}; needs an https:// url. This is the only place for credentials: everything
-    else in targets is readable configuration (plan, state, the function's environment). ca_bundle: PEM file of
-    extra CAs to trust instead of the public roots (private endpoints), absolute or relative to the function
-    package.
-  EOT
-
-  validation {
-    condition     = length(var.targets) > 0
-    error_message = "targets must name at least one endpoint."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : can(regex("^[A-Za-z0-9._-]{1,64}$", k))])
-    error_message = "targets keys must be 1-64 letters, digits, dots, hyphens or underscores (they become the Target dimension and part of the alarm name)."
-  }
-
-  validation {
-    condition     = length(setintersection(keys(var.targets), ["errors", "throttles", "dlq"])) == 0
-    error_message = "targets keys errors, throttles and dlq are taken by the function's own alarms (<name_prefix>-health-check-errors, ...); pick another name."
-  }
-
-  validation {
-    # scheme, optional user info (refused by the next rule, with its own message), a host name or a bracketed
-    # IPv6 address, an optional port 1-65535, then path/query/fragment; no spaces or control characters.
-    condition = alltrue([for k, t in var.targets : can(regex(
-      "^https?://([^/?#@\\x00-\\x20\\x7f]*@)?(\\[[^\\]]*\\]|[^/?#@\\[\\]:\\x00-\\x20\\x7f]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#][^\\x00-\\x20\\x7f]*)?$",
-      t.url
-      )) && alltrue([
-      for host in regexall("^https?://(?:[^/?#@]*@)?\\[([^\\]]*)\\]", t.url) : can(cidrhost("${host[0]}/128", 0))
-    ])])
-    error_message = "targets[*].url must be an absolute http:// or https:// URL: a host name or a bracketed IPv6 address, an optional port 1-65535, no spaces or control characters (percent-encode them)."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : !can(regex("^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*@", t.url))])
-    error_message = "targets[*].url must not contain credentials (user:password@): targets is readable configuration. Put them into a headers secret (headers_secret_arn)."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : t.headers_secret_arn == null || startswith(t.url, "https://")])
-    error_message = "targets[*].headers_secret_arn needs an https:// url: secret headers are never sent in clear text."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : alltrue([for name in keys(t.headers) : can(regex("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", name))])])
-    error_message = "targets[*].headers names must be HTTP header names (letters, digits and !#$%&'*+.^_`|~-)."
-  }
-
-  validation {
-    # Latin-1 (HTTP's header encoding), no CR/LF/NUL anywhere, and no whitespace (as Python's str.isspace sees
-    # it) at the start, which requests refuses.
-    condition = alltrue([for k, t in var.targets : alltrue([for v in values(t.headers) : can(regex(
-      "^([^\\t\\n\\x{0b}\\x{0c}\\r\\x{1c}-\\x{20}\\x{85}\\x{a0}\\x00\\x{100}-\\x{10FFFF}][^\\r\\n\\x00\\x{100}-\\x{10FFFF}]*)?$", v
-    ))])])
-    error_message = "targets[*].headers values must be Latin-1 text (HTTP's header encoding) without line breaks, NUL or leading whitespace."
-  }
-
-  validation {
-    # The same pattern as CREDENTIAL_HEADER in functions/health_check/handler.py (a test compares them).
-    condition = alltrue([for k, t in var.targets : length([
-      for name in keys(t.headers) : name if can(regex("(?i)^(proxy-)?authorization$|^cookie$|token|secret|passw|api[-_]?key|credential", name))
-    ]) == 0])
-    error_message = "targets[*].headers must not carry credentials (Authorization, Cookie, names with token, secret, password, api-key or credential): targets is readable configuration (plan, state, the function's environment). Put them into a headers secret (headers_secret_arn)."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : contains(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], t.method)])
-    error_message = "targets[*].method must be one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (upper case)."
-  }
-
-  validation {
-    condition = alltrue([for k, t in var.targets : length(t.expected_status) > 0 && alltrue([
-      for s in t.expected_status : s >= 100 && s <= 599 && floor(s) == s
-    ])])
-    error_message = "targets[*].expected_status must be a non-empty list of HTTP status codes (100-599)."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : t.timeout_seconds >= 0.1 && t.timeout_seconds <= 120])
-    error_message = "targets[*].timeout_seconds must be between 0.1 and 120."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : t.max_latency_ms == null ? true : (t.max_latency_ms >= 1 && t.max_latency_ms <= 600000)])
-    error_message = "targets[*].max_latency_ms must be between 1 and 600000 (or null for no latency check)."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null ? true : (t.min_cert_days >= 0 && t.min_cert_days <= 3650 && floor(t.min_cert_days) == t.min_cert_days)])
-    error_message = "targets[*].min_cert_days must be a whole number of days between 0 and 3650 (or null for no certificate check)."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : t.min_cert_days == null || startswith(t.url, "https://")])
-    error_message = "targets[*].min_cert_days needs an https:// url."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : !(t.method == "HEAD" && (t.expected_text != null || t.unexpected_text != null || t.regex != null))])
-    error_message = "targets[*]: expected_text, unexpected_text and regex need a body; HEAD responses have none."
-  }
-
-  validation {
-    condition     = alltrue([for k, t in var.targets : alltrue([for v in [t.expected_text, t.unexpected_text, t.regex, t.ca_bundle] : v != ""])])
-    error_message = "targets[*].expected_text, unexpected_text, regex and ca_bundle must not be empty strings (leave them out instead)."
-  }
-
-  validation {
-    condition = alltrue([for k, t in var.targets : t.headers_secret_arn == null ? true : (
-      can(regex("^arn:aws(-[a-z]+)*:secretsmanager:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:secret:.+-[A-Za-z0-9]{6}$", t.headers_secret_arn)) ||
-      can(regex("^arn:aws(-[a-z]+)*:ssm:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:parameter/.+$", t.headers_secret_arn))
-    )])
-    error_message = "targets[*].headers_secret_arn must be a full Secrets Manager secret ARN (…:secret:<name>-<6 characters>) or an SSM parameter ARN (…:parameter/<name>)."
-  }
-}
-
 variable "schedule_expression" {
   type        = string
   description = "How often every target is checked: an EventBridge rate() or cron() expression."
@@ -354,5 +210,85 @@ variable "vpc_config" {
   validation {
     condition     = var.vpc_config == null || try(length(var.vpc_config.subnet_ids) > 0 && length(var.vpc_config.security_group_ids) > 0, false)
     error_message = "vpc_config needs at least one subnet_ids entry and one security_group_ids entry (or null to run outside a VPC)."
+  }
+}
+
+variable "multi_region" {
+  type = object({
+    role               = string
+    home_region        = optional(string)
+    probe_regions      = optional(list(string), [])
+    min_failed_regions = optional(number, 2)
+  })
+  description = <<-EOT
+    Agreement across regions. Null (default): one region on its own. role = "probe": check the targets here and
+    send each target's Failed/Suppressed to home_region (PutMetricData, dimensions Target and Region); a probe
+    has no target alarms, reminders or report. role = "home": check here too, and alarm per target when it failed
+    in at least min_failed_regions (k) of the N regions (this one and probe_regions) in alarm_datapoints_to_alarm
+    of alarm_evaluation_periods periods (metric math; a region that stops reporting counts as failed). Deploy
+    one module instance per region with provider aliases (examples/multi-region), each with its own name_prefix
+    (IAM role names are global) and the same metric_namespace and targets.
+  EOT
+  default     = null
+
+  validation {
+    condition     = var.multi_region == null ? true : contains(["home", "probe"], var.multi_region.role)
+    error_message = "multi_region.role must be home or probe (or set multi_region = null for a single region)."
+  }
+
+  validation {
+    condition = var.multi_region == null ? true : var.multi_region.role != "probe" || (
+      length(var.multi_region.probe_regions) == 0 && can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.multi_region.home_region))
+    )
+    error_message = "multi_region with role = \"probe\" needs home_region (a region name such as eu-central-1) and no probe_regions."
+  }
+
+  validation {
+    condition = var.multi_region == null ? true : var.multi_region.role != "home" || (
+      var.multi_region.home_region == null && length(var.multi_region.probe_regions) >= 1 &&
+      length(var.multi_region.probe_regions) <= 9 && length(distinct(var.multi_region.probe_regions)) == length(var.multi_region.probe_regions) &&
+      alltrue([for r in var.multi_region.probe_regions : can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", r))])
+    )
+    error_message = "multi_region with role = \"home\" needs probe_regions: 1-9 distinct region names (a CloudWatch alarm reads at most 10 metrics, one per region), and no home_region (the home is this region)."
+  }
+
+  validation {
+    condition = var.multi_region == null ? true : var.multi_region.role != "home" || (
+      var.multi_region.min_failed_regions >= 1 && floor(var.multi_region.min_failed_regions) == var.multi_region.min_failed_regions &&
+      var.multi_region.min_failed_regions <= 1 + length(var.multi_region.probe_regions)
+    )
+    error_message = "multi_region.min_failed_regions (k) must be a whole number from 1 to N, the number of regions (the home and its probe_regions)."
+  }
+}
+
+variable "remind_every_minutes" {
+  type        = number
+  description = "While a target's alarm stays in ALARM, send a reminder to the alarm topic every this many minutes, saying how long it has been down; the OK notice then comes from the function too and says how long it was down in total. 0 turns reminders off (CloudWatch then sends the OK notification itself). Not less than the schedule's interval."
+  default     = 60
+
+  validation {
+    condition     = var.remind_every_minutes >= 0 && var.remind_every_minutes <= 10080 && floor(var.remind_every_minutes) == var.remind_every_minutes
+    error_message = "remind_every_minutes must be a whole number of minutes between 0 (no reminders) and 10080 (a week)."
+  }
+}
+
+variable "sla_report" {
+  type = object({
+    schedule_expression = optional(string, "cron(0 6 1 * ? *)")
+    objective_percent   = optional(number, 99.9)
+    retention_days      = optional(number, 730)
+  })
+  description = "Monthly uptime report (null: none). On schedule_expression (default: the 1st of each month, 06:00 UTC) the function computes last month's uptime per target from the metrics (suppressed periods excluded), with the incidents and their reasons from its log, writes CSV and JSON to a bucket of this module (kept retention_days) and sends a summary against objective_percent to the alarm topic. Home and single-region deployments only."
+  default     = {}
+
+  validation {
+    condition     = var.sla_report == null ? true : can(regex("^(rate\\([1-9][0-9]* (minute|minutes|hour|hours|day|days)\\)|cron\\(.+\\))$", var.sla_report.schedule_expression))
+    error_message = "sla_report.schedule_expression must look like cron(0 6 1 * ? *) or rate(30 days)."
+  }
+
+  validation {
+    # The same pattern as OBJECTIVE in functions/health_check/hc_config.py.
+    condition     = var.sla_report == null ? true : can(regex("^(100(\\.0{1,4})?|[0-9]{1,2}(\\.[0-9]{1,4})?)$", tostring(var.sla_report.objective_percent)))
+    error_message = "sla_report.objective_percent must be between 0 and 100 with at most 4 decimals (99.9, 99.95)."
   }
 }

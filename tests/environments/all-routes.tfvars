@@ -57,11 +57,15 @@ health_check = {
       body               = "{}"
       expected_status    = [200, 204]
       regex              = "ok"
+      json_pointer       = "/status/db"
+      json_equals        = "\"up\""
       max_latency_ms     = 1500
       min_cert_days      = 21
       timeout_seconds    = 5
       follow_redirects   = false
       headers_secret_arn = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:opskit/api-headers-AbCdEf"
+      depends_on         = ["db", "dns"]
+      maintenance        = [{ cron = "0 2 * * SUN", duration_minutes = 120, timezone = "Europe/Berlin" }]
     }
     internal = {
       url                = "https://intranet.example.internal/"
@@ -69,9 +73,33 @@ health_check = {
       unexpected_text    = "Maintenance"
       headers_secret_arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/opskit/intranet-headers"
     }
+    db = {
+      kind            = "tcp"
+      host            = "db.example.internal"
+      port            = 5432
+      timeout_seconds = 3
+    }
+    smtp = {
+      kind          = "tcp"
+      host          = "smtp.example.com"
+      port          = 465
+      tls           = true
+      min_cert_days = 14
+    }
+    dns = {
+      kind               = "dns"
+      host               = "api.example.com"
+      expected_addresses = ["192.0.2.10", "2001:db8::/32"]
+    }
   }
-  schedule_expression = "rate(1 minute)"
-  alarm_emails        = ["oncall@example.com"]
+  schedule_expression  = "rate(1 minute)"
+  alarm_emails         = ["oncall@example.com"]
+  remind_every_minutes = 30
+  sla_report = {
+    schedule_expression = "cron(0 7 1 * ? *)"
+    objective_percent   = 99.95
+    retention_days      = 400
+  }
   vpc_config = {
     subnet_ids         = ["subnet-0123456789abcdef0", "subnet-0fedcba9876543210"]
     security_group_ids = ["sg-0123456789abcdef0"]

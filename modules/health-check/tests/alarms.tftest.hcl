@@ -41,12 +41,21 @@ run "alarm_per_target_secret_reads_and_key_policy" {
   assert {
     condition = alltrue([for k, a in aws_cloudwatch_metric_alarm.target :
       a.treat_missing_data == "breaching" && a.evaluation_periods == 3 && a.datapoints_to_alarm == 2 &&
-      a.metric_name == "Success" && a.statistic == "Minimum" && a.threshold == 1 &&
-      a.comparison_operator == "LessThanThreshold" && a.period == 300 &&
-      a.namespace == "opskit/HealthCheck" && a.dimensions == tomap({ Target = k }) &&
+      a.threshold == 1 && a.comparison_operator == "GreaterThanOrEqualToThreshold" &&
       a.alarm_name == "opskit-health-check-${k}"
     ])
-    error_message = "A target alarm is not: Success < 1 (Minimum) in 2 of 3 periods of 300 s, missing data breaching, dimension Target."
+    error_message = "A target alarm is not: failed regions >= 1 in 2 of 3 periods, missing data breaching."
+  }
+
+  assert {
+    # One region: its Failed metric (Maximum per 300 s period, dimension Target only), missing data as failed.
+    condition = alltrue([for k, a in aws_cloudwatch_metric_alarm.target :
+      [for q in a.metric_query : [q.id, q.return_data, q.expression] if q.expression != null] == [["failed_regions", true, "FILL(f0, 1)"]] &&
+      [for q in a.metric_query : [q.id, q.return_data, [for m in q.metric : [m.namespace, m.metric_name, m.stat, m.period, m.dimensions]]] if q.expression == null] == [
+        ["f0", false, [["opskit/HealthCheck", "Failed", "Maximum", 300, tomap({ Target = k })]]]
+      ]
+    ])
+    error_message = "A target alarm must read Failed (Maximum, 300 s, dimension Target) as f0 and alarm on FILL(f0, 1)."
   }
 
   assert {
@@ -124,7 +133,7 @@ run "alarm_period_follows_the_schedule_and_m_of_n_the_inputs" {
 
   assert {
     condition = alltrue([for a in aws_cloudwatch_metric_alarm.target :
-      a.period == 120 && a.evaluation_periods == 5 && a.datapoints_to_alarm == 4
+      flatten([for q in a.metric_query : [for m in q.metric : m.period]]) == [120] && a.evaluation_periods == 5 && a.datapoints_to_alarm == 4
     ])
     error_message = "The alarms do not use a 120 s period (rate(2 minutes)) and 4 of 5."
   }
@@ -139,7 +148,7 @@ run "cron_schedule_and_no_secrets" {
   }
 
   assert {
-    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.target : a.period == 300])
+    condition     = alltrue([for a in aws_cloudwatch_metric_alarm.target : flatten([for q in a.metric_query : [for m in q.metric : m.period]]) == [300]])
     error_message = "A cron() schedule must lead to 300 s alarm periods."
   }
 
@@ -169,10 +178,11 @@ run "topic_key_subscriptions_and_function_alarms_after_apply" {
   }
 
   assert {
+    # With reminders (the default, every 60 min) the function sends the OK notice, saying how long it was down.
     condition = alltrue([for a in aws_cloudwatch_metric_alarm.target :
-      a.alarm_actions == toset([aws_sns_topic.alarms[0].arn]) && a.ok_actions == toset([aws_sns_topic.alarms[0].arn])
+      a.alarm_actions == toset([aws_sns_topic.alarms[0].arn]) && length(a.ok_actions) == 0
     ])
-    error_message = "Every target alarm must notify the topic on ALARM and on OK."
+    error_message = "Every target alarm must notify the topic on ALARM (the OK notice comes from the function)."
   }
 
   assert {

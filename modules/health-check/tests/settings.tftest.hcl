@@ -29,6 +29,8 @@ run "accepts_every_setting" {
     memory_size                       = 10240
     timeout                           = 900
     vpc_config                        = { subnet_ids = ["subnet-0123456789abcdef0"], security_group_ids = ["sg-0123456789abcdef0"] }
+    remind_every_minutes              = 30
+    sla_report                        = { schedule_expression = "cron(0 5 2 * ? *)", objective_percent = 99.95, retention_days = 400 }
   }
 
   assert {
@@ -37,6 +39,13 @@ run "accepts_every_setting" {
       METRIC_NAMESPACE = "Acme/Web #1: health_checks.v2"
       CONNECT_RETRIES  = "3"
       MAX_WORKERS      = "128"
+      TOPIC_ARN        = "arn:aws:sns:eu-central-1:123456789012:acme-prod-01-health-check-alarms"
+      ALARM_PREFIX     = "acme-prod-01-health-check-"
+      REMIND_MINUTES   = "30"
+      RUN_INTERVAL     = "300"
+      REPORT_BUCKET    = "acme-prod-01-hc-sla-123456789012-eu-central-1"
+      REPORT_PERIOD    = "600"
+      SLA_OBJECTIVE    = "99.95"
     }
     error_message = "Unexpected function environment: ${jsonencode(local.environment)}"
   }
@@ -152,7 +161,7 @@ run "refuses_targets_beyond_the_4_kb_environment" {
   variables {
     targets = { shop = { url = "https://shop.example.com/", method = "POST", body = join("", [for i in range(1000) : "abcd"]) } }
   }
-  expect_failures = [data.aws_region.current]
+  expect_failures = [output.targets_json]
 }
 
 run "refuses_more_datapoints_than_periods" {

@@ -88,8 +88,15 @@ run "accepts_every_field_at_its_limits_and_renders_compact_targets" {
       METRIC_NAMESPACE = "opskit/HealthCheck"
       CONNECT_RETRIES  = "1"
       MAX_WORKERS      = "32"
+      TOPIC_ARN        = "arn:aws:sns:eu-central-1:123456789012:opskit-health-check-alarms"
+      ALARM_PREFIX     = "opskit-health-check-"
+      REMIND_MINUTES   = "60"
+      RUN_INTERVAL     = "300"
+      REPORT_BUCKET    = "opskit-hc-sla-123456789012-eu-central-1"
+      REPORT_PERIOD    = "300"
+      SLA_OBJECTIVE    = "99.9"
     }
-    error_message = "The function's environment is not TARGETS, METRIC_NAMESPACE, CONNECT_RETRIES and MAX_WORKERS."
+    error_message = "The function's environment is not TARGETS, METRIC_NAMESPACE, CONNECT_RETRIES, MAX_WORKERS and the reminder and report settings: ${jsonencode(local.environment)}"
   }
 
   assert {
