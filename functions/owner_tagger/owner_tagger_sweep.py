@@ -205,11 +205,13 @@ def run(cfg: Config, context: Any) -> dict[str, Any]:
         missed += int(created is not None and created >= recent)
 
     outcome = tags.apply(plan) if plan else tags.Result()
-    done = order[processed - 1] if processed and processed < len(order) else ""
-    save_cursor(cfg, done)
+    # Where the next sweep starts: after the last resource looked up; the beginning once all were.
+    done = cursor if not processed and order else ("" if processed == len(order) else order[processed - 1])
+    if done != cursor:
+        save_cursor(cfg, done)
 
     owned = sum(1 for _, has in listed.values() if has)
-    backfilled = [t.arn for t in plan if tags.label(t) in set(outcome.tagged)]
+    backfilled = [t.arn for t in plan if cfg.owner_key in outcome.written.get(tags.label(t), [])]
     total = len(listed)
     coverage = 100.0 if total == 0 else round(100.0 * (owned + len(backfilled)) / total, 2)
     result = {

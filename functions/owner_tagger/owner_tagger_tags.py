@@ -39,6 +39,7 @@ class Result:
     skipped: list[str] = field(default_factory=list)
     failed: list[dict[str, str]] = field(default_factory=list)
     calls: int = 0
+    written: dict[str, list[str]] = field(default_factory=dict)  # label -> keys written
 
 
 def _error(exc: ClientError) -> tuple[str, str]:
@@ -154,7 +155,6 @@ def apply(desired: Mapping[Target, Mapping[str, str]]) -> Result:
     missing = {t: [k for k in desired[t] if k.lower() not in existing.get(label(t), set())] for t in targets}
     result = Result(skipped=[label(t) for t in targets if not missing[t]])
 
-    done: set[str] = set()
     failures: dict[str, dict[str, str]] = {}
     keys = list(dict.fromkeys(k for t in targets for k in missing[t]))
     for key in keys:
@@ -163,6 +163,7 @@ def apply(desired: Mapping[Target, Mapping[str, str]]) -> Result:
         for t in targets:
             if key in missing[t] and label(t) not in failures:
                 groups.setdefault((t.writer, desired[t][key]), []).append(t)
+        done: set[str] = set()
         for (writer, value), members in groups.items():
             if writer == "ec2":
                 for chunk in common.chunked([t.id for t in members], BATCH_SIZE):
@@ -170,7 +171,9 @@ def apply(desired: Mapping[Target, Mapping[str, str]]) -> Result:
             else:
                 for chunk in common.chunked([t.arn for t in members], TAG_API_BATCH):
                     result.calls += _tag_resources(chunk, key, value, done, failures)
-    result.tagged = [label(t) for t in targets if label(t) in done]
+        for name in done:
+            result.written.setdefault(name, []).append(key)
+    result.tagged = [label(t) for t in targets if label(t) in result.written]
     result.failed = list(failures.values())
     return result
 
