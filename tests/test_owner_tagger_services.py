@@ -69,7 +69,10 @@ def client(service: str) -> Any:
 
 def _role() -> str:
     iam = client("iam")
-    return iam.create_role(RoleName="orders", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    try:
+        return iam.get_role(RoleName="orders")["Role"]["Arn"]
+    except iam.exceptions.NoSuchEntityException:
+        return iam.create_role(RoleName="orders", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
 
 
 def _vpc() -> tuple[str, str]:

@@ -267,5 +267,5 @@ def test_an_owner_added_meanwhile_is_kept(aws, sweeper, load_event):
 def test_only_sweep_is_a_valid_mode(sweeper, monkeypatch):
     module = sweeper()
     monkeypatch.setattr(opskit_common.boto3, "client", lambda *a, **k: pytest.fail("no AWS call expected"))
-    with pytest.raises(opskit_common.InputError, match="event.mode 'backfill' is not valid"):
+    with pytest.raises(opskit_common.InputError, match=r"event\.mode .backfill. is not valid"):
         module.handler({"mode": "backfill"}, None)
