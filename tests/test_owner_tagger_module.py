@@ -355,3 +355,23 @@ def test_every_tag_resources_request_of_the_handler_passes_the_iam_grant(handler
         existing = {"Team", "OWNER"} if ":kms:" in arns[0] else {"Team"}
         assert iam_allows(tag_key_grant(keys[0], "tag:TagResources"), keys, existing), (keys, arns)
         assert not (keys == ["Owner"] and ":kms:" in arns[0])
+
+
+def render_events_table(raw: dict[str, Any]) -> str:
+    """The README's table of supported calls, rendered from events.json."""
+    lines = ["| Service | Event (`event_names` entry) | Tags | ARN from | Record shape |", "|---|---|---|---|---|"]
+    for key, row in raw["events"].items():
+        kinds = ", ".join(r["type"] for r in row["resources"])
+        paths = "; ".join(" or ".join(f"`{p}`" for p in r["paths"]) for r in row["resources"] if r["paths"])
+        if key == "ec2:RunInstances":
+            paths += " (volumes: DescribeInstances)"
+        lines.append(f"| {row['service']} | `{key}` | {kinds} | {paths} | {row['shape']} |")
+    return "\n".join(lines)
+
+
+def test_the_readme_table_of_supported_calls_is_events_json():
+    raw = json.loads((MODULES.parent / "functions" / "owner_tagger" / "events.json").read_text(encoding="utf-8"))
+    readme = (MODULE / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- BEGIN_EVENTS -->\n", 1)[1].split("\n<!-- END_EVENTS -->", 1)[0]
+    assert table == render_events_table(raw)
+    assert {row["shape"] for row in raw["events"].values()} == {"docs", "sample", "inferred"}

@@ -131,7 +131,10 @@ def _bucket(event: dict[str, Any]) -> None:
 
 
 def _db_instance(event: dict[str, Any] | None = None) -> None:
-    client("rds").create_db_instance(
+    rds = client("rds")
+    if rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["orders-db"]}])["DBInstances"]:
+        return  # the fuzz tests bind several fixtures in one moto account
+    rds.create_db_instance(
         DBInstanceIdentifier="orders-db",
         Engine="postgres",
         DBInstanceClass="db.t4g.micro",
@@ -142,7 +145,10 @@ def _db_instance(event: dict[str, Any] | None = None) -> None:
 
 
 def _db_cluster(event: dict[str, Any] | None = None) -> None:
-    client("rds").create_db_cluster(
+    rds = client("rds")
+    if rds.describe_db_clusters(Filters=[{"Name": "db-cluster-id", "Values": ["ledger"]}])["DBClusters"]:
+        return  # the fuzz tests bind several fixtures in one moto account
+    rds.create_db_cluster(
         DBClusterIdentifier="ledger",
         Engine="aurora-postgresql",
         MasterUsername="ledger",
@@ -194,7 +200,7 @@ def _ecs_cluster(event: dict[str, Any]) -> None:
 
 def _ecs_service(event: dict[str, Any]) -> None:
     ecs = client("ecs")
-    ecs.create_cluster(clusterName="orders")
+    ecs.create_cluster(clusterName="orders")  # idempotent in ECS (and moto)
     task = ecs.register_task_definition(
         family="orders-api", containerDefinitions=[{"name": "api", "image": "orders/api", "memory": 128}]
     )["taskDefinition"]["taskDefinitionArn"]

@@ -67,15 +67,25 @@ class Config:
             created_via_key=optional["CREATED_VIA_TAG_KEY"],
             event_keys=_event_keys(env),
             state_parameter=parameter,
-            sweep_max_lookups=common.env_int(env, "SWEEP_MAX_LOOKUPS", 400, minimum=0),
-            sweep_max_pages=common.env_int(env, "SWEEP_MAX_PAGES", 200, minimum=1),
-            sweep_budget_seconds=common.env_int(env, "SWEEP_BUDGET_SECONDS", 240, minimum=1),
-            missed_create_hours=common.env_int(env, "MISSED_CREATE_HOURS", 24, minimum=1),
+            sweep_max_lookups=_env_int(env, "SWEEP_MAX_LOOKUPS", 400, 0, 10_000),
+            sweep_max_pages=_env_int(env, "SWEEP_MAX_PAGES", 200, 1, 10_000),
+            sweep_budget_seconds=_env_int(env, "SWEEP_BUDGET_SECONDS", 240, 1, 900),
+            missed_create_hours=_env_int(env, "MISSED_CREATE_HOURS", 24, 1, 168),
         )
 
     @property
     def keys(self) -> list[str]:
         return [k for k in (self.owner_key, self.created_by_key, self.created_at_key, self.created_via_key) if k]
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    """A whole number in [minimum, maximum]; ConfigError (with the value clipped) otherwise."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not re.fullmatch(r"\d{1,6}", raw) or not minimum <= int(raw) <= maximum:
+        raise common.ConfigError(f"{name}={common.clip(raw)!r} must be a whole number from {minimum} to {maximum}")
+    return int(raw)
 
 
 def _validate_key(name: str, key: str) -> None:
