@@ -269,3 +269,28 @@ def test_only_sweep_is_a_valid_mode(sweeper, monkeypatch):
     monkeypatch.setattr(opskit_common.boto3, "client", lambda *a, **k: pytest.fail("no AWS call expected"))
     with pytest.raises(opskit_common.InputError, match=r"event\.mode .backfill. is not valid"):
         module.handler({"mode": "backfill"}, None)
+
+
+def test_every_call_of_the_sweep_is_granted_by_iam_tf(aws, sweeper, load_event):
+    from test_owner_tagger import granted_actions
+
+    called: set[str] = set()
+    prefixes = {"tagging": "tag"}  # the Tagging API's endpoint prefix and its IAM service prefix differ
+    for service in ("resourcegroupstaggingapi", "cloudtrail", "ssm", "sts"):
+        opskit_common.client(service).meta.events.register(  # also runs when the Stubber answers the call
+            "before-parameter-build",
+            lambda model, **_: called.add(
+                f"{prefixes.get(model.service_model.endpoint_prefix, model.service_model.endpoint_prefix)}:{model.name}"
+            ),
+        )
+    module = sweeper(SWEEP_MAX_LOOKUPS="1")
+    with lookups([("orders", [record(load_event, "dynamodb-create-table.json")])]):
+        module.handler({"mode": "sweep"}, Context())
+    assert called == {
+        "tag:GetResources",
+        "tag:TagResources",
+        "cloudtrail:LookupEvents",
+        "ssm:GetParameter",
+        "ssm:PutParameter",
+    }
+    assert called <= granted_actions()

@@ -111,7 +111,13 @@ data "aws_iam_policy_document" "tagging" {
     content {
       sid       = "SweepLooksUpCreators"
       actions   = ["cloudtrail:LookupEvents"]
-      resources = ["*"] # LookupEvents has no resource-level permissions.
+      resources = ["*"] # LookupEvents has no resource-level permissions; the condition keeps it in this region.
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:RequestedRegion"
+        values   = [local.region]
+      }
     }
   }
 
