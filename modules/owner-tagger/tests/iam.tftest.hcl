@@ -236,4 +236,9 @@ run "arns_follow_the_partition_region_and_account" {
     condition     = one([for s in data.aws_iam_policy_document.tagging.statement : s if s.sid == "SweepResumePoint"]).resources == toset(["arn:aws-cn:ssm:cn-north-1:210987654321:parameter/opskit-owner-tagger/sweep-state"])
     error_message = "The sweep may read and write its own parameter only."
   }
+
+  assert {
+    condition     = toset([for c in one([for s in data.aws_iam_policy_document.tagging.statement : s if s.sid == "SweepLooksUpCreators"]).condition : "${c.test} ${c.variable} ${jsonencode(c.values)}"]) == toset(["StringEquals aws:RequestedRegion [\"cn-north-1\"]"])
+    error_message = "The sweep looks up event history in the function's own region only."
+  }
 }
