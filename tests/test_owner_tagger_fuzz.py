@@ -24,7 +24,7 @@ import fuzz
 import pytest
 from moto import mock_aws
 from opskit_tools.paths import EVENTS
-from test_owner_tagger_services import BINDERS, STUBBED
+from test_owner_tagger_fixtures import BINDERS, STUBBED
 
 REGION = "eu-central-1"
 AMI = "ami-12c6146b"
