@@ -31,19 +31,24 @@ module "owner_tagger" {
   source = "./modules/owner-tagger"
   count  = var.enable_owner_tagger ? 1 : 0
 
-  name_prefix        = local.name_prefix
-  event_names        = var.owner_tagger.event_names
-  owner_tag_key      = var.owner_tagger.owner_tag_key
-  created_by_tag_key = var.owner_tagger.created_by_tag_key
-  created_at_tag_key = var.owner_tagger.created_at_tag_key
+  name_prefix         = local.name_prefix
+  event_names         = var.owner_tagger.event_names
+  owner_tag_key       = var.owner_tagger.owner_tag_key
+  created_by_tag_key  = var.owner_tagger.created_by_tag_key
+  created_at_tag_key  = var.owner_tagger.created_at_tag_key
+  created_via_tag_key = var.owner_tagger.created_via_tag_key
   # The other modules' tag keys: the owner-tagger must never write (or be confused with) them.
-  reserved_tag_keys  = compact([var.scheduler.tag_key, var.instance_protect.protect_tag.key, try(var.restart_workflow.opt_in_tag.key, null)])
-  create_trail       = var.owner_tagger.create_trail
-  create_alarms      = local.create_alarms
-  alarm_topic_arn    = var.alarm_topic_arn
-  log_level          = var.log_level
-  log_retention_days = var.log_retention_days
-  kms_key_arn        = var.kms_key_arn
+  reserved_tag_keys            = compact([var.scheduler.tag_key, var.instance_protect.protect_tag.key, try(var.restart_workflow.opt_in_tag.key, null)])
+  create_trail                 = var.owner_tagger.create_trail
+  sweep_schedule_expression    = var.owner_tagger.sweep_schedule_expression
+  sweep_max_lookups            = var.owner_tagger.sweep_max_lookups
+  coverage_alarm_threshold     = var.owner_tagger.coverage_alarm_threshold
+  no_create_events_alarm_hours = var.owner_tagger.no_create_events_alarm_hours
+  create_alarms                = local.create_alarms
+  alarm_topic_arn              = var.alarm_topic_arn
+  log_level                    = var.log_level
+  log_retention_days           = var.log_retention_days
+  kms_key_arn                  = var.kms_key_arn
 }
 
 module "health_check" {

@@ -123,13 +123,18 @@ variable "enable_owner_tagger" {
 
 variable "owner_tagger" {
   type = object({
-    event_names        = optional(list(string), ["RunInstances"])
-    owner_tag_key      = optional(string, "Owner")
-    created_by_tag_key = optional(string, "CreatedBy")
-    created_at_tag_key = optional(string, "CreatedAt")
-    create_trail       = optional(bool, false)
+    event_names                  = optional(list(string))
+    owner_tag_key                = optional(string, "Owner")
+    created_by_tag_key           = optional(string, "CreatedBy")
+    created_at_tag_key           = optional(string, "CreatedAt")
+    created_via_tag_key          = optional(string, "CreatedVia")
+    create_trail                 = optional(bool, false)
+    sweep_schedule_expression    = optional(string, "rate(1 day)")
+    sweep_max_lookups            = optional(number, 400)
+    coverage_alarm_threshold     = optional(number, 95)
+    no_create_events_alarm_hours = optional(number, 24)
   })
-  description = "Owner-tagger settings. Set create_trail only where no CloudTrail trail logs management events yet."
+  description = "Owner-tagger settings: event_names (null: every call of functions/owner_tagger/events.json), tag keys, the daily coverage sweep (empty schedule disables it) and its alarms. Set create_trail only where no CloudTrail trail logs management events yet."
   default     = {}
 }
 

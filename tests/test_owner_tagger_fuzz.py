@@ -1,9 +1,14 @@
-"""Mutation tests (tests/fuzz.py) of the owner-tagger handler: every fixture in tests/events/owner_tagger/,
-bound to moto resources of the kinds it names, mutated hundreds of ways; and every environment variable
-set to every mutant value (plus random mutations of the whole environment).
+"""Mutation tests (tests/fuzz.py) of the owner-tagger handler: every fixture in tests/events/owner_tagger/
+(all 37 supported calls of 18 services), bound to moto resources of the kinds it names, mutated hundreds of
+ways; the sweep's input; and every environment variable set to every mutant value (plus random mutations of
+the whole environment).
+
+moto's TagResources answers "Service not yet supported" for SQS, ELBv2, EKS, ECR and Kinesis: for those
+ARNs a botocore before-call hook answers TagResources with success (the call is still recorded by
+fuzz.check as a mutating call), so their fixtures run the whole handler too.
 
 A mutant may be tagged, ignored or refused; it may not leak another exception type, be refused with
-InputError/ConfigError after CreateTags ran, or be refused with an unbounded message (fuzz.check)."""
+InputError/ConfigError after CreateTags/TagResources ran, or be refused with an unbounded message."""
 
 from __future__ import annotations
 
@@ -19,12 +24,38 @@ import fuzz
 import pytest
 from moto import mock_aws
 from opskit_tools.paths import EVENTS
+from test_owner_tagger_fixtures import BINDERS, STUBBED
 
 REGION = "eu-central-1"
 AMI = "ami-12c6146b"
 FIXTURES = sorted(p.name for p in (EVENTS / "owner_tagger").glob("*.json"))
 MUTATIONS = 200  # per fixture
-ENV = {"OWNER_TAG_KEY": "Owner", "CREATED_BY_TAG_KEY": "CreatedBy", "CREATED_AT_TAG_KEY": "CreatedAt"}
+ENV = {
+    "OWNER_TAG_KEY": "Owner",
+    "CREATED_BY_TAG_KEY": "CreatedBy",
+    "CREATED_AT_TAG_KEY": "CreatedAt",
+    "CREATED_VIA_TAG_KEY": "CreatedVia",
+    "EVENT_NAMES": json.dumps(["RunInstances", "CreateVolume", "s3:CreateBucket"]),
+    "SWEEP_STATE_PARAMETER": "/opskit-owner-tagger/sweep-state",
+    "SWEEP_MAX_LOOKUPS": "400",
+    "SWEEP_MAX_PAGES": "200",
+    "SWEEP_BUDGET_SECONDS": "240",
+    "MISSED_CREATE_HOURS": "24",
+}
+UNSUPPORTED_BY_MOTO = (":sqs:", ":elasticloadbalancing:", ":eks:", ":ecr:", ":kinesis:")
+
+
+class _Accepted:
+    status_code = 200
+    headers: dict[str, str] = {}
+
+
+def _answer_unsupported(params: dict[str, Any], **_: Any) -> Any:
+    """TagResources for the services moto's tagging backend lacks: answer success without calling moto."""
+    arns = json.loads(params["body"])["ResourceARNList"]  # the serialized request body
+    if arns and all(any(s in arn for s in UNSUPPORTED_BY_MOTO) for arn in arns):
+        return _Accepted(), {"FailedResourcesMap": {}}
+    return None
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +71,13 @@ def ec2(moto_account: None) -> Any:
 
 @pytest.fixture
 def handler(load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    for key, value in ENV.items():
+    for key, value in {**ENV, "EVENT_NAMES": ""}.items():
         monkeypatch.setenv(key, value)
-    return load_handler("owner_tagger")
+    module = load_handler("owner_tagger")
+    module.common.client("resourcegroupstaggingapi").meta.events.register(
+        "before-call.resourcegroupstaggingapi.TagResources", _answer_unsupported
+    )
+    return module
 
 
 def _launch(ec2: Any, count: int) -> list[dict[str, Any]]:
@@ -71,6 +106,9 @@ def materialise(name: str, event: dict[str, Any], ec2: Any) -> dict[str, Any]:
     event = copy.deepcopy(event)
     detail = event["detail"]
     response = detail.get("responseElements")
+    if name in BINDERS or name in STUBBED:
+        BINDERS.get(name, lambda e: None)(event)
+        return event
     if not isinstance(response, dict):  # failed and dry-run calls name nothing that exists
         return event
     kind = detail["eventName"]
@@ -110,7 +148,7 @@ def materialise(name: str, event: dict[str, Any], ec2: Any) -> dict[str, Any]:
 
 
 def test_every_fixture_is_fuzzed():
-    assert len(FIXTURES) == 17
+    assert len(FIXTURES) == 48
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -176,3 +214,11 @@ def test_mutated_environments(handler, launch_event, monkeypatch):
         _environ(monkeypatch, env)
         handler.config.cache_clear()
         fuzz.check(functools.partial(handler.handler, launch_event, None), f"environment {label}")
+
+
+def test_mutated_sweep_inputs_are_refused_before_any_aws_call(handler):
+    count = 0
+    for label, mutant in fuzz.mutations({"mode": "sweep"}, seed=13, count=100):
+        fuzz.check(functools.partial(handler.handler, mutant, None), f"sweep input: {label}")
+        count += 1
+    assert count == 100

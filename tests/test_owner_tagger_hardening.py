@@ -21,7 +21,7 @@ AMI = "ami-12c6146b"  # one of moto's built-in images
 @pytest.fixture
 def fn(load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
     def load(**env: str) -> ModuleType:
-        for key in ("OWNER_TAG_KEY", "CREATED_BY_TAG_KEY", "CREATED_AT_TAG_KEY"):
+        for key in ("OWNER_TAG_KEY", "CREATED_BY_TAG_KEY", "CREATED_AT_TAG_KEY", "CREATED_VIA_TAG_KEY", "EVENT_NAMES"):
             monkeypatch.delenv(key, raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
@@ -178,6 +178,7 @@ def test_an_existing_tag_key_in_another_case_is_kept(fn, load_event, ec2):
         "owner": "team-a",
         "CREATEDBY": "someone",
         "CreatedAt": "2026-11-18T09:14:02Z",
+        "CreatedVia": "cli",
     }
     assert result["failed"] == []
 

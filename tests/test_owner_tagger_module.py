@@ -1,13 +1,15 @@
-"""modules/owner-tagger and functions/owner_tagger agree: the event names Terraform accepts are exactly
-those the handler knows, the CreateTags grant covers exactly the resource types the handler tags, the
+"""modules/owner-tagger and functions/owner_tagger agree: both read the same events.json (the calls Terraform
+accepts are the calls the handler knows), the IAM resources cover every resource the handler tags, the
 environment Terraform sets is the environment the handler reads, both refuse the same key prefixes, and
-every CreateTags request the handler makes passes the per-key IAM grant. What Terraform alone decides is
-asserted by Terraform: modules/owner-tagger/tests/*.tftest.hcl."""
+every CreateTags and TagResources request the handler makes passes the per-key IAM grant. What Terraform
+alone decides is asserted by Terraform: modules/owner-tagger/tests/*.tftest.hcl."""
 
 from __future__ import annotations
 
 import copy
+import fnmatch
 import functools
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,9 +19,10 @@ from typing import Any
 import boto3
 import opskit_common
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 from opskit_tools import hcl
-from opskit_tools.paths import MODULES
+from opskit_tools.paths import EVENTS, MODULES
 
 MODULE = MODULES / "owner-tagger"
 
@@ -38,30 +41,80 @@ def handler(load_handler: Callable[[str], ModuleType]) -> ModuleType:
     return load_handler("owner_tagger")
 
 
-def test_terraform_accepts_exactly_the_event_names_the_handler_tags(handler):
+def test_terraform_and_the_handler_read_the_same_events_file(handler):
+    """events.json is shipped in the Lambda package (every file of functions/owner_tagger/ is staged) and read
+    by Terraform through a path relative to the module: one list of supported calls."""
+    table_expr = load("main.tf")["locals"][0]["table"]
+    assert table_expr == '${jsondecode(file("${path.module}/../../functions/owner_tagger/events.json"))}'
+    shipped = Path(handler.__file__).with_name("events.json").resolve()
+    assert (MODULE / "../../functions/owner_tagger/events.json").resolve() == shipped
     validations = variables()["event_names"]["validation"]
-    allowed = next(re.findall(r'"(\w+)"', v["condition"]) for v in validations if "contains([" in v["condition"])
-    assert sorted(allowed) == sorted(handler.SUPPORTED_EVENTS)
-    assert variables()["event_names"]["default"] == ["RunInstances"]
+    assert any("local.table.events" in v["condition"] and "local.unique_names" in v["condition"] for v in validations)
+    assert variables()["event_names"]["default"] is None  # every supported call
+    raw = json.loads(Path(handler.__file__).with_name("events.json").read_text(encoding="utf-8"))
+    assert sorted(raw["events"]) == sorted(handler.config().event_keys) and len(raw["events"]) == 37
 
 
-def test_create_tags_grant_covers_the_resource_types_the_handler_tags(handler):
-    by_event = load("iam.tf")["locals"][0]["resource_types_by_event"]
-    assert sorted(by_event) == sorted(handler.SUPPORTED_EVENTS)
-    for event_name, (resource_type, _) in handler.SUPPORTED_EVENTS.items():
-        assert resource_type in by_event[event_name]
+def _arn_patterns(service: str, raw: dict[str, Any]) -> list[str]:
+    """The IAM resource patterns Terraform renders for a service (iam.tf: placeholders replaced, {id} -> *)."""
+    return [
+        r["arn"]
+        .replace("{partition}", "aws")
+        .replace("{region}", "eu-central-1")
+        .replace("{account}", "123456789012")
+        .replace("{id}", "*")
+        for row in raw["events"].values()
+        if row["service"] == service
+        for r in row["resources"]
+    ]
+
+
+def test_every_resource_the_handler_tags_is_covered_by_the_iam_resources_of_its_service(handler, load_event):
+    raw = json.loads(Path(handler.__file__).with_name("events.json").read_text(encoding="utf-8"))
+    checked = 0
+    for path in sorted(EVENTS.glob("owner_tagger/*.json")):
+        parsed = handler.parse_event(load_event(f"owner_tagger/{path.name}"))
+        if isinstance(parsed, str):
+            continue
+        for target in parsed.targets:
+            patterns = _arn_patterns(target.service, raw)
+            assert any(fnmatch.fnmatchcase(target.arn, p) for p in patterns), (path.name, target.arn, patterns)
+            checked += 1
+    assert checked >= 45
     # RunInstances also tags the attached volumes and network interfaces.
-    assert sorted(by_event["RunInstances"]) == ["instance", "network-interface", "volume"]
+    assert sorted(r["type"] for r in raw["events"]["ec2:RunInstances"]["resources"]) == [
+        "instance",
+        "network-interface",
+        "volume",
+    ]
+
+
+def test_every_service_names_its_tagging_actions_and_terraform_grants_them_from_the_file():
+    raw = json.loads((MODULES.parent / "functions" / "owner_tagger" / "events.json").read_text(encoding="utf-8"))
+    for name, service in raw["services"].items():
+        assert service["tag_actions"] and all(a.startswith(f"{name}:") for a in service["tag_actions"]), name
+        assert service["writer"] == ("ec2" if name == "ec2" else "tagging-api")
+        assert service["source"] == f"aws.{name}" and service["event_source"] == f"{name}.amazonaws.com"
+    iam = (MODULE / "iam.tf").read_text(encoding="utf-8")
+    assert "local.table.services[s].tag_actions" in iam and "local.table.services[s].tag_key_conditions" in iam
+    assert [n for n, s in raw["services"].items() if not s["tag_key_conditions"]] == ["s3"]
 
 
 def test_terraform_sets_the_environment_the_handler_reads(handler):
     environment = load("main.tf")["module"][0]["function"]["environment"]
-    source = Path(handler.__file__).read_text(encoding="utf-8")
-    read = set(re.findall(r'env_str\(env, "([A-Z_]+)"', source))
-    assert set(environment) == read == {"OWNER_TAG_KEY", "CREATED_BY_TAG_KEY", "CREATED_AT_TAG_KEY"}
-    defaults = {k: variables()[f"{k.lower()}"]["default"] for k in read}
-    assert defaults == {"OWNER_TAG_KEY": "Owner", "CREATED_BY_TAG_KEY": "CreatedBy", "CREATED_AT_TAG_KEY": "CreatedAt"}
-    assert handler.Config.from_env({}).keys == ["Owner", "CreatedBy", "CreatedAt"]
+    source = (Path(handler.__file__).parent / "owner_tagger_config.py").read_text(encoding="utf-8")
+    read = set(re.findall(r'"([A-Z][A-Z_]{4,})"', source))
+    assert set(environment) <= read
+    assert read - set(environment) == {"SWEEP_MAX_PAGES", "AWS_LAMBDA_FUNCTION_NAME"}  # defaults / set by Lambda
+    defaults = {k: variables()[k.lower()]["default"] for k in handler.config_module.KEY_VARIABLES}
+    assert defaults == {
+        "OWNER_TAG_KEY": "Owner",
+        "CREATED_BY_TAG_KEY": "CreatedBy",
+        "CREATED_AT_TAG_KEY": "CreatedAt",
+        "CREATED_VIA_TAG_KEY": "CreatedVia",
+    }
+    assert handler.Config.from_env({}).keys == ["Owner", "CreatedBy", "CreatedAt", "CreatedVia"]
+    assert environment["EVENT_NAMES"] == "${jsonencode(local.event_keys)}"
 
 
 def test_async_retries_are_few_and_failures_reach_a_dlq():
@@ -159,22 +212,30 @@ def test_terraform_and_the_handler_reserve_the_same_key_prefixes(handler):
             handler.Config.from_env({"OWNER_TAG_KEY": key})
 
 
-def create_tags_grant(key: str) -> list[dict[str, Any]]:
-    """The conditions of iam.tf's per-key CreateTags statement, rendered for `key`."""
-    document = load("iam.tf")["data"][0]["aws_iam_policy_document"]["tagging"]
-    [grant] = [
-        d["statement"]["content"][0]
-        for d in document["dynamic"]
-        if "ec2:CreateTags" in d["statement"]["content"][0]["actions"]
+def tag_key_grant(key: str, action: str) -> list[dict[str, Any]]:
+    """The conditions of iam.tf's per-key statement that grants `action`, rendered for `key`."""
+    [document] = [
+        d["aws_iam_policy_document"]["tag_key"]
+        for d in load("iam.tf")["data"]
+        if "tag_key" in d["aws_iam_policy_document"]
     ]
+    contents = [d["statement"]["content"][0] for d in document["dynamic"]]
+    if action == "ec2:CreateTags":
+        [grant] = [c for c in contents if c["actions"] == ["ec2:CreateTags"]]
+    else:
+        [grant] = [c for c in contents if c["actions"] == "${local.keyed_actions}"]
     return [
         {
             "test": c["test"],
-            "variable": c["variable"].replace("${statement.value}", key),
-            "values": [v.replace("${statement.value}", key) for v in c["values"]],
+            "variable": c["variable"].replace("${each.value}", key),
+            "values": [v.replace("${each.value}", key) for v in c["values"]],
         }
         for c in grant["condition"]
     ]
+
+
+def create_tags_grant(key: str) -> list[dict[str, Any]]:
+    return tag_key_grant(key, "ec2:CreateTags")
 
 
 def iam_allows(conditions: list[dict[str, Any]], request_keys: list[str], resource_keys: set[str]) -> bool:
@@ -240,7 +301,7 @@ def test_every_create_tags_request_of_the_handler_passes_the_iam_grant(handler, 
         opskit_common.client("ec2").meta.events.register("before-parameter-build.ec2.CreateTags", record)
         result = handler.handler(event, None)
 
-    assert result["failed"] == [] and len(requests) == 9 * 3 - 2  # two tags were already there
+    assert result["failed"] == [] and len(requests) == 9 * 4 - 2  # two tags were already there
     for keys, rid, existing in requests:
         assert len(keys) == 1, f"{rid}: one key per request, got {keys}"
         assert iam_allows(create_tags_grant(keys[0]), keys, existing), f"IAM would deny {keys} on {rid} ({existing})"
@@ -249,3 +310,68 @@ def test_every_create_tags_request_of_the_handler_passes_the_iam_grant(handler, 
 
 def _tags(tags: dict[str, str]) -> dict[str, Any]:
     return {"ResourceType": "instance", "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def test_the_iam_simulation_of_the_tagging_api_grant_refuses_what_it_must():
+    grant = tag_key_grant("Owner", "tag:TagResources")
+    assert iam_allows(grant, ["Owner"], {"Team"})
+    assert not iam_allows(grant, ["Owner"], {"OWNER"})
+    assert not iam_allows(grant, ["Owner", "CreatedBy"], set())
+
+
+def test_every_tag_resources_request_of_the_handler_passes_the_iam_grant(handler, load_event):
+    """Every non-EC2 fixture through the real handler, against a Stubber on the tagging client (moto's
+    TagResources does not cover every service): each TagResources request carries one key, and the per-key
+    Tagging API statement of iam.tf allows it on a resource that carries only an unrelated tag or `OWNER`."""
+    requests: list[tuple[list[str], list[str]]] = []
+    names = [
+        p.name
+        for p in sorted(EVENTS.glob("owner_tagger/*.json"))
+        if not isinstance(parsed := handler.parse_event(load_event(f"owner_tagger/{p.name}")), str)
+        and parsed.targets[0].writer == "tagging-api"
+    ]
+    assert len(names) == 24
+    tagging = opskit_common.client("resourcegroupstaggingapi")
+    tagging.meta.events.register(
+        "before-parameter-build.resourcegroupstaggingapi.TagResources",
+        lambda params, **_: requests.append((list(params["Tags"]), list(params["ResourceARNList"]))),
+    )
+    for name in names:
+        event = load_event(f"owner_tagger/{name}")
+        [target] = handler.parse_event(event).targets
+        existing = [{"Key": "Team", "Value": "a"}] + ([{"Key": "OWNER", "Value": "x"}] if "kms" in name else [])
+        with Stubber(tagging) as stub:
+            stub.add_response(
+                "get_resources",
+                {"ResourceTagMappingList": [{"ResourceARN": target.arn, "Tags": existing}], "PaginationToken": ""},
+            )
+            for _ in range(3 if "kms" in name else 4):
+                stub.add_response("tag_resources", {"FailedResourcesMap": {}})
+            handler.handler(event, None)
+            stub.assert_no_pending_responses()
+    assert len(requests) == 24 * 4 - 1
+    for keys, arns in requests:
+        assert len(keys) == 1 and len(arns) == 1, (keys, arns)
+        existing = {"Team", "OWNER"} if ":kms:" in arns[0] else {"Team"}
+        assert iam_allows(tag_key_grant(keys[0], "tag:TagResources"), keys, existing), (keys, arns)
+        assert not (keys == ["Owner"] and ":kms:" in arns[0])
+
+
+def render_events_table(raw: dict[str, Any]) -> str:
+    """The README's table of supported calls, rendered from events.json."""
+    lines = ["| Service | Event (`event_names` entry) | Tags | ARN from | Record shape |", "|---|---|---|---|---|"]
+    for key, row in raw["events"].items():
+        kinds = ", ".join(r["type"] for r in row["resources"])
+        paths = "; ".join(" or ".join(f"`{p}`" for p in r["paths"]) for r in row["resources"] if r["paths"])
+        if key == "ec2:RunInstances":
+            paths += " (volumes: DescribeInstances)"
+        lines.append(f"| {row['service']} | `{key}` | {kinds} | {paths} | {row['shape']} |")
+    return "\n".join(lines)
+
+
+def test_the_readme_table_of_supported_calls_is_events_json():
+    raw = json.loads((MODULES.parent / "functions" / "owner_tagger" / "events.json").read_text(encoding="utf-8"))
+    readme = (MODULE / "README.md").read_text(encoding="utf-8")
+    table = readme.split("<!-- BEGIN_EVENTS -->\n", 1)[1].split("\n<!-- END_EVENTS -->", 1)[0]
+    assert table == render_events_table(raw)
+    assert {row["shape"] for row in raw["events"].values()} == {"docs", "sample", "inferred"}

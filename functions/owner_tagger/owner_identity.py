@@ -2,11 +2,14 @@
 
 IAM users, root, federated users, role sessions (Identity Center sessions resolve to the person),
 `IdentityCenterUser` records and AWS services; callers from another account are prefixed with their
-account id. Values are mapped onto the characters tag values allow and cut to tag length.
+account id; a call made by another account on the customer's behalf (`invokedByDelegate`) names that
+account in CreatedBy. `created_via` tells how the call was made (console, CloudFormation, Terraform, CLI,
+an SDK, an AWS service). Values are mapped onto the characters tag values allow and cut to tag length.
 """
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +25,7 @@ class Caller:
     owner: str  # the Owner tag value (sanitised)
     principal: str  # the CreatedBy tag value: the caller's ARN where CloudTrail records one
     service: str | None  # set when an AWS service launched on its own (e.g. autoscaling.amazonaws.com)
+    delegate: str | None = None  # the account of userIdentity.invokedByDelegate, when another account acted
 
 
 def sanitise(value: str, limit: int = MAX_TAG_VALUE) -> str:
@@ -151,4 +155,69 @@ def resolve_caller(identity: Mapping[str, Any], event_account: str | None) -> Ca
     principal = _principal(identity) or owner
     if not owner:
         return None
-    return Caller(owner=owner, principal=sanitise_arn(principal), service=service)
+    delegate = _delegate(identity)
+    if delegate:
+        principal = f"{principal} delegate:{delegate}"
+    return Caller(owner=owner, principal=sanitise_arn(principal), service=service, delegate=delegate)
+
+
+_ACCOUNT = re.compile(r"\d{12}")
+
+
+def _delegate(identity: Mapping[str, Any]) -> str | None:
+    """`userIdentity.invokedByDelegate.accountId`: the account that made the call on the customer's behalf."""
+    account = _text(_submapping(identity, "invokedByDelegate"), "accountId")
+    return account if account and _ACCOUNT.fullmatch(account) else None
+
+
+# --- how the call was made -------------------------------------------------------------------------
+
+CONSOLE_AGENTS = ("console.amazonaws.com", "signin.amazonaws.com")
+# userAgent markers, checked in order (Terraform and the CLI also name the SDK they are built on).
+AGENT_MARKERS: tuple[tuple[str, str], ...] = (
+    ("terraform", "terraform"),
+    ("aws-cli/", "cli"),
+    ("aws-sdk-java", "sdk-java"),
+    ("aws-sdk-go", "sdk-go"),
+    ("aws-sdk-js", "sdk-javascript"),
+    ("aws-sdk-nodejs", "sdk-javascript"),
+    ("aws-sdk-dotnet", "sdk-dotnet"),
+    ("aws-sdk-ruby", "sdk-ruby"),
+    ("aws-sdk-php", "sdk-php"),
+    ("aws-sdk-rust", "sdk-rust"),
+    ("aws-sdk-cpp", "sdk-cpp"),
+    ("aws-sdk-kotlin", "sdk-kotlin"),
+    ("aws-sdk-swift", "sdk-swift"),
+    ("boto3/", "sdk-python"),
+    ("botocore/", "sdk-python"),
+)
+CLOUDFORMATION = "cloudformation.amazonaws.com"
+
+
+def _service_name(host: str) -> str:
+    return host.removesuffix(".amazonaws.com") or host
+
+
+def created_via(detail: Mapping[str, Any], caller: Caller, stack: str | None) -> str | None:
+    """`console`, `cloudformation:<stack>`, `terraform`, `cli`, `sdk-<language>` or `aws-service:<service>`
+    from the record's userAgent, invokedBy and session context; None when the record does not tell."""
+    identity = _submapping(detail, "userIdentity")
+    agent = _text(detail, "userAgent") or ""
+    invoked_by = _text(identity, "invokedBy") or ""
+    if CLOUDFORMATION in (agent, invoked_by):
+        return sanitise(f"cloudformation:{stack}" if stack else "cloudformation")
+    if caller.service:
+        return sanitise(f"aws-service:{_service_name(caller.service)}")
+    from_console = str(detail.get("sessionCredentialFromConsole", "")).lower() == "true"
+    console_agent = agent.startswith(("console.", "Mozilla/")) or any(marker in agent for marker in CONSOLE_AGENTS)
+    if from_console or console_agent or invoked_by == "signin.amazonaws.com":
+        return "console"
+    lowered = agent.lower()
+    for marker, value in AGENT_MARKERS:
+        if marker in lowered:
+            return value
+    if invoked_by.endswith(".amazonaws.com"):
+        return sanitise(f"aws-service:{_service_name(invoked_by)}")
+    if agent.endswith(".amazonaws.com") and " " not in agent:
+        return sanitise(f"aws-service:{_service_name(agent)}")
+    return None

@@ -28,24 +28,40 @@ output "dlq_arn" {
   value       = module.function.dlq_arn
 }
 
-output "event_rule_arn" {
-  description = "ARN of the EventBridge rule matching successful EC2 create calls."
-  value       = module.function.event_rule_arns["created"]
+output "event_rule_arns" {
+  description = "ARNs of the EventBridge rules invoking the function: created-<service> per configured service, and sweep."
+  value       = module.function.event_rule_arns
 }
 
-output "event_pattern" {
-  description = "The rendered event pattern of the rule (from patterns/cloudtrail-create.json)."
-  value       = local.event_pattern
+output "event_patterns" {
+  description = "The rendered event pattern of each created-<service> rule, keyed by service (from patterns/cloudtrail-create.json)."
+  value       = local.event_patterns
+}
+
+output "event_names" {
+  description = "The configured create calls as <service>:<eventName> (every call of events.json when event_names is null)."
+  value       = local.event_keys
 }
 
 output "tagged_resource_types" {
-  description = "EC2 resource types the function may tag (derived from event_names; the CreateTags grant covers exactly these)."
+  description = "Resource types the function may tag, as <service>:<type> (derived from event_names; the tagging grants cover exactly these)."
   value       = local.tagged_resource_types
 }
 
+output "sweep_state_parameter" {
+  description = "SSM parameter holding where the sweep stopped (null when the sweep is disabled)."
+  value       = local.sweep_enabled ? aws_ssm_parameter.sweep_state[0].name : null
+}
+
 output "alarm_arns" {
-  description = "ARNs of the function's alarms, keyed errors/throttles/dlq (empty unless create_alarms)."
-  value       = module.function.alarm_arns
+  description = "ARNs of the alarms, keyed errors/throttles/dlq (the function), coverage, no_create_events, missed_creates and events_missing (the composite that notifies); empty unless create_alarms."
+  value = merge(
+    module.function.alarm_arns,
+    { for a in aws_cloudwatch_metric_alarm.coverage : "coverage" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.no_create_events : "no_create_events" => a.arn },
+    { for a in aws_cloudwatch_metric_alarm.missed_creates : "missed_creates" => a.arn },
+    { for a in aws_cloudwatch_composite_alarm.events_missing : "events_missing" => a.arn },
+  )
 }
 
 output "trail_arn" {

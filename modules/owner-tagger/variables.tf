@@ -46,17 +46,19 @@ variable "kms_key_arn" {
 
 variable "event_names" {
   type        = list(string)
-  description = "CloudTrail event names whose created resources get tagged: RunInstances (instances with their volumes and network interfaces), CreateVolume, CreateSnapshot, CreateImage, AllocateAddress, CreateNetworkInterface. The IAM grant covers exactly the resource types these create."
-  default     = ["RunInstances"]
+  description = "CloudTrail create calls whose resources get tagged, from functions/owner_tagger/events.json: \"<service>:<eventName>\" (ec2:RunInstances, s3:CreateBucket, eks:CreateCluster, ...) or an event name only one service has (RunInstances). Null means every supported call. One EventBridge rule per service; the IAM grant covers exactly the services and resource types these create."
+  default     = null
 
   validation {
-    condition     = length(var.event_names) > 0 && length(distinct(var.event_names)) == length(var.event_names)
-    error_message = "event_names must list at least one event name, each once."
+    condition     = var.event_names == null || try(length(var.event_names) > 0 && length(distinct(var.event_names)) == length(var.event_names), false)
+    error_message = "event_names must be null (every supported call) or list at least one event name, each once."
   }
 
   validation {
-    condition     = alltrue([for n in var.event_names : contains(["RunInstances", "CreateVolume", "CreateSnapshot", "CreateImage", "AllocateAddress", "CreateNetworkInterface"], n)])
-    error_message = "event_names may contain only RunInstances, CreateVolume, CreateSnapshot, CreateImage, AllocateAddress and CreateNetworkInterface."
+    condition = var.event_names == null || alltrue([
+      for n in coalesce(var.event_names, []) : contains(keys(local.table.events), n) || contains(keys(local.unique_names), n)
+    ])
+    error_message = "event_names may contain only the calls of functions/owner_tagger/events.json, as <service>:<eventName> or an event name only one service has (CreateCluster needs ecs: or eks:): ${join(", ", sort(keys(local.table.events)))}."
   }
 }
 
@@ -93,9 +95,65 @@ variable "created_at_tag_key" {
   }
 }
 
+variable "created_via_tag_key" {
+  type        = string
+  description = "Tag key of the creation path: console, cloudformation:<stack>, terraform, cli, sdk-<language> or aws-service:<service> (from the record's userAgent, invokedBy and session context). Empty string disables the tag. Never overwritten when already present."
+  default     = "CreatedVia"
+
+  validation {
+    condition     = var.created_via_tag_key == "" || (can(regex("^[\\p{L}\\p{N} +\\-=._:/@]{1,128}$", var.created_via_tag_key)) && trimspace(var.created_via_tag_key) == var.created_via_tag_key && !startswith(lower(var.created_via_tag_key), "aws:"))
+    error_message = "created_via_tag_key must be empty (disabled) or 1-128 letters, digits, spaces or + - = . _ : / @, without leading or trailing spaces, not starting with aws:."
+  }
+}
+
+variable "sweep_schedule_expression" {
+  type        = string
+  description = "When the coverage sweep runs (EventBridge rate() or cron(); input {\"mode\": \"sweep\"}): it lists the resources of the configured types, backfills the owner of untagged ones from CloudTrail event history and emits OwnerCoveragePct. Empty string disables the sweep."
+  default     = "rate(1 day)"
+  nullable    = false
+
+  validation {
+    condition     = var.sweep_schedule_expression == "" || can(regex("^(rate|cron)\\(.+\\)$", var.sweep_schedule_expression))
+    error_message = "sweep_schedule_expression must be empty (no sweep) or an EventBridge rate(...) or cron(...) expression."
+  }
+}
+
+variable "sweep_max_lookups" {
+  type        = number
+  description = "CloudTrail LookupEvents calls one sweep may make (LookupEvents allows 2 per second per account and region); what is left is continued by the next sweep."
+  default     = 400
+
+  validation {
+    condition     = var.sweep_max_lookups >= 1 && var.sweep_max_lookups <= 1000 && floor(var.sweep_max_lookups) == var.sweep_max_lookups
+    error_message = "sweep_max_lookups must be a whole number from 1 to 1000 (at 2 calls per second, 1000 lookups take the whole sweep budget)."
+  }
+}
+
+variable "coverage_alarm_threshold" {
+  type        = number
+  description = "The coverage alarm fires when the sweep finds less than this percentage of resources carrying the owner tag (create_alarms)."
+  default     = 95
+
+  validation {
+    condition     = var.coverage_alarm_threshold > 0 && var.coverage_alarm_threshold <= 100
+    error_message = "coverage_alarm_threshold must be a percentage above 0 and at most 100."
+  }
+}
+
+variable "no_create_events_alarm_hours" {
+  type        = number
+  description = "Hours without any create event reaching the function after which, if the sweep also found resources created in that time without an owner, the missing-events alarm fires (the symptom of a missing or stopped trail)."
+  default     = 24
+
+  validation {
+    condition     = var.no_create_events_alarm_hours >= 1 && var.no_create_events_alarm_hours <= 168 && floor(var.no_create_events_alarm_hours) == var.no_create_events_alarm_hours
+    error_message = "no_create_events_alarm_hours must be a whole number of hours from 1 to 168 (CloudWatch evaluates hourly periods over at most 7 days)."
+  }
+}
+
 variable "reserved_tag_keys" {
   type        = list(string)
-  description = "Tag keys other opskit modules act on (the scheduler's tag key, the instance-protect tag key, the restart workflow's opt-in tag key). owner_tag_key, created_by_tag_key and created_at_tag_key may not equal any of them (compared ignoring case, as IAM compares aws:ResourceTag keys), and may never use the opskit: prefix, which is always reserved."
+  description = "Tag keys other opskit modules act on (the scheduler's tag key, the instance-protect tag key, the restart workflow's opt-in tag key). owner_tag_key, created_by_tag_key, created_at_tag_key and created_via_tag_key may not equal any of them (compared ignoring case, as IAM compares aws:ResourceTag keys), and may never use the opskit: prefix, which is always reserved."
   default     = ["Schedule", "Protected"]
   nullable    = false
 
@@ -141,7 +199,7 @@ variable "trail_force_destroy" {
 
 variable "create_alarms" {
   type        = bool
-  description = "Create Errors, Throttles and DLQ-depth alarms for the function (notifying alarm_topic_arn)."
+  description = "Create the function's Errors, Throttles and DLQ-depth alarms, the coverage alarm and the missing-events alarm (notifying alarm_topic_arn)."
   default     = false
 }
 

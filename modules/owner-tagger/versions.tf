@@ -1,5 +1,5 @@
 terraform {
-  required_version = ">= 1.9"
+  required_version = ">= 1.9" # variable validations refer to locals (events.json)
 
   required_providers {
     aws = {

@@ -44,8 +44,13 @@ scheduler = {
 
 enable_owner_tagger = true
 owner_tagger = {
-  event_names  = ["RunInstances", "CreateVolume", "CreateSnapshot", "CreateImage", "AllocateAddress", "CreateNetworkInterface"]
-  create_trail = true
+  event_names                  = null # every supported call of every service
+  created_via_tag_key          = "CreatedVia"
+  create_trail                 = true
+  sweep_schedule_expression    = "cron(0 3 * * ? *)"
+  sweep_max_lookups            = 600
+  coverage_alarm_threshold     = 98
+  no_create_events_alarm_hours = 12
 }
 
 enable_health_check = true

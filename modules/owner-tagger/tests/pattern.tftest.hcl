@@ -1,5 +1,6 @@
-# The rule's event pattern, rendered by templatefile from patterns/cloudtrail-create.json: exactly the
-# configured event names, successful calls only (no errorCode), this account only.
+# The rules' event patterns, rendered by templatefile from patterns/cloudtrail-create.json: one rule per
+# configured service, exactly its configured event names, successful calls only (no errorCode), this
+# account only. events.json (functions/owner_tagger/) is the list of supported calls.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -7,42 +8,51 @@ mock_provider "aws" {
 
 mock_provider "archive" {}
 
-run "default_pattern_matches_successful_run_instances_of_this_account" {
+run "default_is_every_supported_call_one_rule_per_service" {
   command = plan
 
   assert {
-    condition     = sort(keys(jsondecode(local.event_pattern))) == tolist(["account", "detail", "detail-type", "source"])
-    error_message = "The pattern filters on source, detail-type, account and detail only: ${local.event_pattern}"
+    condition     = local.event_keys == sort(keys(jsondecode(file("../../functions/owner_tagger/events.json")).events)) && length(local.event_keys) == 37
+    error_message = "event_names = null configures every call of events.json (37)."
   }
 
   assert {
-    condition     = jsondecode(local.event_pattern).source == ["aws.ec2"] && jsondecode(local.event_pattern)["detail-type"] == ["AWS API Call via CloudTrail"]
-    error_message = "The pattern must match EC2 CloudTrail API-call events: ${local.event_pattern}"
+    condition     = sort(keys(local.event_patterns)) == sort(distinct([for k, e in local.table.events : e.service])) && length(local.event_patterns) == 18
+    error_message = "One pattern per service of events.json (18)."
   }
 
   assert {
-    condition     = jsondecode(local.event_pattern).account == ["123456789012"]
-    error_message = "The pattern must pin account to the deploying account: ${local.event_pattern}"
+    condition     = sort(keys(module.function.event_rule_arns)) == sort(concat([for s in keys(local.event_patterns) : "created-${s}"], ["sweep"]))
+    error_message = "One created-<service> rule per service plus the sweep schedule."
   }
 
   assert {
-    condition     = sort(keys(jsondecode(local.event_pattern).detail)) == tolist(["errorCode", "eventName", "eventSource"])
-    error_message = "detail filters on eventSource, eventName and errorCode only: ${local.event_pattern}"
+    condition = alltrue([
+      for s, p in local.event_patterns :
+      sort(keys(jsondecode(p))) == tolist(["account", "detail", "detail-type", "source"])
+      && sort(keys(jsondecode(p).detail)) == tolist(["errorCode", "eventName", "eventSource"])
+      && jsondecode(p).source == [local.table.services[s].source]
+      && jsondecode(p).detail.eventSource == [local.table.services[s].event_source]
+      && jsondecode(p)["detail-type"] == ["AWS API Call via CloudTrail"]
+      && jsondecode(p).account == ["123456789012"]
+      && jsondecode(p).detail.errorCode == [{ exists = false }]
+    ])
+    error_message = "Each pattern matches its service's CloudTrail API calls, successful ones, of this account only."
   }
 
   assert {
-    condition     = jsondecode(local.event_pattern).detail.eventSource == ["ec2.amazonaws.com"] && jsondecode(local.event_pattern).detail.eventName == ["RunInstances"]
-    error_message = "By default only RunInstances from ec2.amazonaws.com matches: ${local.event_pattern}"
+    condition     = jsondecode(local.event_patterns["ec2"]).detail.eventName == ["AllocateAddress", "CreateImage", "CreateInternetGateway", "CreateLaunchTemplate", "CreateNatGateway", "CreateNetworkInterface", "CreateSecurityGroup", "CreateSnapshot", "CreateSubnet", "CreateTransitGateway", "CreateVolume", "CreateVpc", "RunInstances"]
+    error_message = "The EC2 rule lists its 13 calls: ${local.event_patterns["ec2"]}"
   }
 
   assert {
-    condition     = jsondecode(local.event_pattern).detail.errorCode == [{ exists = false }]
-    error_message = "Only successful calls (errorCode absent) match: ${local.event_pattern}"
+    condition     = jsondecode(local.event_patterns["ecs"]).detail.eventName == ["CreateCluster", "CreateService"] && jsondecode(local.event_patterns["eks"]).detail.eventName == ["CreateCluster", "CreateNodegroup"]
+    error_message = "CreateCluster of ECS and of EKS each go to their own service's rule."
   }
 
   assert {
-    condition     = output.event_pattern == local.event_pattern
-    error_message = "The event_pattern output is the rule's pattern."
+    condition     = output.event_patterns == local.event_patterns && output.event_names == local.event_keys
+    error_message = "The event_patterns and event_names outputs are the rules' patterns and the resolved calls."
   }
 }
 
@@ -50,22 +60,36 @@ run "configured_event_names_are_matched_exactly" {
   command = plan
 
   variables {
-    event_names = ["CreateVolume", "RunInstances", "CreateNetworkInterface"]
+    event_names = ["CreateVolume", "RunInstances", "s3:CreateBucket", "eks:CreateCluster"]
   }
 
   assert {
-    condition     = jsondecode(local.event_pattern).detail.eventName == ["CreateVolume", "RunInstances", "CreateNetworkInterface"]
-    error_message = "eventName lists exactly the configured event names: ${local.event_pattern}"
+    condition     = local.event_keys == tolist(["ec2:CreateVolume", "ec2:RunInstances", "s3:CreateBucket", "eks:CreateCluster"])
+    error_message = "Unqualified names of one service resolve to <service>:<eventName>."
   }
 
   assert {
-    condition     = jsondecode(local.event_pattern).detail.errorCode == [{ exists = false }]
-    error_message = "Only successful calls match, whatever the event names: ${local.event_pattern}"
+    condition     = sort(keys(local.event_patterns)) == tolist(["ec2", "eks", "s3"])
+    error_message = "Only the configured services get a rule."
+  }
+
+  assert {
+    condition     = jsondecode(local.event_patterns["ec2"]).detail.eventName == ["CreateVolume", "RunInstances"] && jsondecode(local.event_patterns["eks"]).detail.eventName == ["CreateCluster"]
+    error_message = "eventName lists exactly the configured calls of each service."
+  }
+
+  assert {
+    condition     = jsondecode(local.event_patterns["s3"]).source == ["aws.s3"] && jsondecode(local.event_patterns["s3"]).detail.eventSource == ["s3.amazonaws.com"]
+    error_message = "The S3 rule matches aws.s3 / s3.amazonaws.com."
   }
 }
 
 run "account_is_the_deploying_account_not_a_constant" {
   command = plan
+
+  variables {
+    event_names = ["RunInstances", "kms:CreateKey"]
+  }
 
   override_data {
     target = data.aws_caller_identity.current
@@ -75,7 +99,7 @@ run "account_is_the_deploying_account_not_a_constant" {
   }
 
   assert {
-    condition     = jsondecode(local.event_pattern).account == ["210987654321"]
-    error_message = "account must follow data.aws_caller_identity: ${local.event_pattern}"
+    condition     = alltrue([for p in values(local.event_patterns) : jsondecode(p).account == ["210987654321"]])
+    error_message = "account must follow data.aws_caller_identity."
   }
 }

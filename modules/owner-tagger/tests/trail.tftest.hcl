@@ -7,9 +7,12 @@ mock_provider "aws" {
 
 mock_provider "archive" {}
 
+
+# One service keeps these plans small; the full table is planned by pattern.tftest.hcl and iam.tftest.hcl.
 variables {
-  bucket    = "opskit-owner-tagger-trail-123456789012-eu-central-1"
-  trail_arn = "arn:aws:cloudtrail:eu-central-1:123456789012:trail/opskit-owner-tagger-trail"
+  event_names = ["RunInstances"]
+  bucket      = "opskit-owner-tagger-trail-123456789012-eu-central-1"
+  trail_arn   = "arn:aws:cloudtrail:eu-central-1:123456789012:trail/opskit-owner-tagger-trail"
 }
 
 run "no_trail_and_no_bucket_by_default" {

@@ -7,26 +7,36 @@ mock_provider "aws" {
 
 mock_provider "archive" {}
 
+# One service keeps these plans small; the full table is planned by pattern.tftest.hcl and iam.tftest.hcl.
+variables {
+  event_names = ["RunInstances"]
+}
+
 # --- passing runs: every rule satisfied, including the non-default branches --------------------------
 
 run "valid_inputs_pass_every_rule" {
   command = plan
 
   variables {
-    name_prefix          = "opskit-prod-1"
-    kms_key_arn          = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    event_names          = ["RunInstances", "CreateVolume", "CreateSnapshot", "CreateImage", "AllocateAddress", "CreateNetworkInterface"]
-    owner_tag_key        = "team:owner"
-    created_by_tag_key   = ""
-    created_at_tag_key   = "created at"
-    reserved_tag_keys    = ["Schedule", "Protected", "RestartOptIn"]
-    create_trail         = true
-    trail_kms_key_arn    = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-    trail_retention_days = 1
+    name_prefix                  = "opskit-prod-1"
+    kms_key_arn                  = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    event_names                  = ["RunInstances", "CreateVolume", "ecs:CreateCluster", "eks:CreateCluster", "s3:CreateBucket"]
+    owner_tag_key                = "team:owner"
+    created_by_tag_key           = ""
+    created_at_tag_key           = "created at"
+    created_via_tag_key          = "team:created-via"
+    sweep_schedule_expression    = "cron(0 3 * * ? *)"
+    sweep_max_lookups            = 1000
+    coverage_alarm_threshold     = 100
+    no_create_events_alarm_hours = 168
+    reserved_tag_keys            = ["Schedule", "Protected", "RestartOptIn"]
+    create_trail                 = true
+    trail_kms_key_arn            = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    trail_retention_days         = 1
   }
 
   assert {
-    condition     = local.tag_keys == tolist(["team:owner", "created at"]) && local.colliding_tag_keys == []
+    condition     = local.tag_keys == tolist(["team:owner", "created at", "team:created-via"]) && local.colliding_tag_keys == []
     error_message = "Distinct keys outside reserved_tag_keys pass both tagging preconditions."
   }
 
@@ -90,6 +100,54 @@ run "event_names_rejects_unsupported_calls" {
     event_names = ["RunInstances", "StartInstances"]
   }
   expect_failures = [var.event_names]
+}
+
+run "event_names_rejects_a_name_two_services_have" {
+  command = plan
+  variables {
+    event_names = ["CreateCluster"]
+  }
+  expect_failures = [var.event_names]
+}
+
+run "created_via_tag_key_rejects_the_aws_prefix" {
+  command = plan
+  variables {
+    created_via_tag_key = "aws:created-via"
+  }
+  expect_failures = [var.created_via_tag_key]
+}
+
+run "sweep_schedule_expression_rejects_other_text" {
+  command = plan
+  variables {
+    sweep_schedule_expression = "daily"
+  }
+  expect_failures = [var.sweep_schedule_expression]
+}
+
+run "sweep_max_lookups_rejects_zero" {
+  command = plan
+  variables {
+    sweep_max_lookups = 0
+  }
+  expect_failures = [var.sweep_max_lookups]
+}
+
+run "coverage_alarm_threshold_rejects_more_than_100" {
+  command = plan
+  variables {
+    coverage_alarm_threshold = 101
+  }
+  expect_failures = [var.coverage_alarm_threshold]
+}
+
+run "no_create_events_alarm_hours_rejects_more_than_a_week" {
+  command = plan
+  variables {
+    no_create_events_alarm_hours = 169
+  }
+  expect_failures = [var.no_create_events_alarm_hours]
 }
 
 run "owner_tag_key_rejects_the_aws_prefix" {
