@@ -33,6 +33,24 @@ module "trail_bucket" {
   # CloudTrail's documented bucket-policy statements, merged after the module's TLS-only deny.
   policy_documents = [data.aws_iam_policy_document.trail_bucket[0].json]
 
+  # Reads of the log files are data events the trail does not record: S3 server access logs do.
+  access_logs = var.trail_access_logs ? { bucket = module.trail_access_logs[0].id, prefix = "trail-bucket/" } : null
+
+  tags = var.tags
+}
+
+# Receives the trail bucket's server access logs (SSE-S3: S3 log delivery cannot write with a KMS key).
+module "trail_access_logs" {
+  source = "../s3-bucket"
+  count  = var.create_trail && var.trail_access_logs ? 1 : 0
+
+  bucket_prefix                 = "${lower(substr(var.name_prefix, 0, 22))}-trail-logs-"
+  force_destroy                 = var.trail_force_destroy
+  sse_algorithm_without_key     = "AES256"
+  expiration_days               = var.trail_retention_days
+  abort_incomplete_upload_days  = 7
+  access_log_source_bucket_arns = [local.trail_bucket_arn]
+
   tags = var.tags
 }
 

@@ -191,6 +191,12 @@ variable "trail_retention_days" {
   }
 }
 
+variable "trail_access_logs" {
+  type        = bool
+  description = "With create_trail: record S3 server access logs of the trail bucket in a second bucket (who read or deleted the log files)."
+  default     = true
+}
+
 variable "trail_force_destroy" {
   type        = bool
   description = "Let terraform destroy delete the trail bucket with its log files in it."

@@ -64,19 +64,19 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
 
 # S3 server access logs of this bucket (every request, including the object reads and writes that a
 # management-events trail does not record), delivered to another bucket. On only when the caller passes
-# access_log_bucket (checkov's CKV_AWS_18 sees this resource, not its count). A bucket that receives access
+# access_logs (checkov's CKV_AWS_18 sees this resource, not its count). A bucket that receives access
 # logs (access_log_source_bucket_arns) cannot usefully log into itself: it would log its own log deliveries.
 resource "aws_s3_bucket_logging" "this" {
-  count = var.access_log_bucket == null ? 0 : 1
+  count = var.access_logs == null ? 0 : 1
 
   bucket        = aws_s3_bucket.this.id
-  target_bucket = var.access_log_bucket
-  target_prefix = coalesce(var.access_log_prefix, "${aws_s3_bucket.this.id}/")
+  target_bucket = var.access_logs.bucket
+  target_prefix = coalesce(var.access_logs.prefix, "${aws_s3_bucket.this.id}/")
 
   lifecycle {
     precondition {
-      condition     = var.access_log_bucket != var.name
-      error_message = "access_log_bucket must be another bucket: logging a bucket into itself logs its own log deliveries without end."
+      condition     = var.access_logs.bucket != var.name
+      error_message = "access_logs.bucket must be another bucket: logging a bucket into itself logs its own log deliveries without end."
     }
   }
 }

@@ -117,25 +117,22 @@ variable "abort_incomplete_upload_days" {
   }
 }
 
-variable "access_log_bucket" {
-  type        = string
-  description = "Existing bucket (same region) that receives this bucket's S3 server access logs; it must let logging.s3.amazonaws.com write (see access_log_source_bucket_arns). Null turns server access logging off."
+variable "access_logs" {
+  type = object({
+    bucket = string
+    prefix = optional(string)
+  })
+  description = "S3 server access logging: the existing bucket (same region) that receives this bucket's access logs (it must let logging.s3.amazonaws.com write: see access_log_source_bucket_arns) and the key prefix (null: \"<this bucket's name>/\"). Null turns access logging off. An object, so the bucket may be another module's output not known until apply."
   default     = null
 
   validation {
-    condition     = var.access_log_bucket == null || try(can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.access_log_bucket)) && !strcontains(var.access_log_bucket, ".."), false)
-    error_message = "access_log_bucket must be the name of an S3 bucket (3-63 lower-case letters, digits, dots and hyphens) or null."
+    condition     = try(var.access_logs.bucket == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.access_logs.bucket)) && !strcontains(var.access_logs.bucket, ".."), true)
+    error_message = "access_logs.bucket must be the name of an S3 bucket (3-63 lower-case letters, digits, dots and hyphens)."
   }
-}
-
-variable "access_log_prefix" {
-  type        = string
-  description = "Key prefix of this bucket's access logs in access_log_bucket. Null means \"<this bucket's name>/\"."
-  default     = null
 
   validation {
-    condition     = var.access_log_prefix == null || try(length(var.access_log_prefix) >= 1 && length(var.access_log_prefix) <= 1024, false)
-    error_message = "access_log_prefix must be 1-1024 characters or null."
+    condition     = try(var.access_logs.prefix == null || length(var.access_logs.prefix) >= 1 && length(var.access_logs.prefix) <= 1024, true)
+    error_message = "access_logs.prefix must be 1-1024 characters or null."
   }
 }
 

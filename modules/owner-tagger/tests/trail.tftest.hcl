@@ -116,4 +116,21 @@ run "trail_applies_with_known_outputs" {
     condition     = output.trail_arn == aws_cloudtrail.this[0].arn && output.trail_bucket_name == var.bucket
     error_message = "After apply, trail_arn is the trail's ARN and trail_bucket_name the bucket's name."
   }
+
+  assert {
+    condition     = length(module.trail_access_logs) == 1 && module.trail_bucket[0].access_log_target == "${module.trail_access_logs[0].id}/trail-bucket/"
+    error_message = "By default the trail bucket's server access logs go to a second bucket, under trail-bucket/."
+  }
+}
+
+run "trail_access_logs_can_be_turned_off" {
+  variables {
+    create_trail      = true
+    trail_access_logs = false
+  }
+
+  assert {
+    condition     = length(module.trail_access_logs) == 0 && module.trail_bucket[0].access_log_target == null
+    error_message = "With trail_access_logs = false there is no access-log bucket and no logging."
+  }
 }

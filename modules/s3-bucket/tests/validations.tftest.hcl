@@ -20,8 +20,7 @@ run "edges_pass" {
     abort_incomplete_upload_days = 1
     expiration_rule_id           = join("", [for i in range(255) : "r"])
     expiration_prefix            = join("", [for i in range(1024) : "p"])
-    access_log_bucket            = join("", [for i in range(63) : "l"])
-    access_log_prefix            = "l"
+    access_logs                  = { bucket = join("", [for i in range(63) : "l"]), prefix = "l" }
   }
 }
 
@@ -179,31 +178,30 @@ run "access_log_bucket_not_a_bucket_name" {
   command = plan
 
   variables {
-    access_log_bucket = "arn:aws:s3:::opskit-logs"
+    access_logs = { bucket = "arn:aws:s3:::opskit-logs" }
   }
 
-  expect_failures = [var.access_log_bucket]
+  expect_failures = [var.access_logs]
 }
 
 run "access_log_bucket_with_double_dot" {
   command = plan
 
   variables {
-    access_log_bucket = "opskit..logs"
+    access_logs = { bucket = "opskit..logs" }
   }
 
-  expect_failures = [var.access_log_bucket]
+  expect_failures = [var.access_logs]
 }
 
 run "access_log_prefix_empty" {
   command = plan
 
   variables {
-    access_log_bucket = "opskit-logs"
-    access_log_prefix = ""
+    access_logs = { bucket = "opskit-logs", prefix = "" }
   }
 
-  expect_failures = [var.access_log_prefix]
+  expect_failures = [var.access_logs]
 }
 
 run "access_log_source_not_a_bucket_arn" {
@@ -221,7 +219,7 @@ run "access_log_bucket_is_itself" {
   command = plan
 
   variables {
-    access_log_bucket = "opskit-test-bucket"
+    access_logs = { bucket = "opskit-test-bucket" }
   }
 
   expect_failures = [aws_s3_bucket_logging.this]

@@ -22,10 +22,9 @@ module "logs" {
 module "data" {
   source = "../.."
 
-  bucket_prefix     = "opskit-test-trail-"
-  expiration_days   = 90
-  access_log_bucket = module.logs.id
-  access_log_prefix = "trail/"
+  bucket_prefix   = "opskit-test-trail-"
+  expiration_days = 90
+  access_logs     = { bucket = module.logs.id, prefix = "trail/" }
 }
 
 output "logs_bucket_id" {
