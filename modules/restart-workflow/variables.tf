@@ -248,6 +248,86 @@ variable "status_check_timeout_seconds" {
   }
 }
 
+variable "steps" {
+  type        = list(string)
+  description = "The restart ladder, cheapest first: \"reboot\" (RebootInstances, then status checks), \"stop-start\" (tag, stop, forced once on timeout, start, status checks) and \"ssm:<document name>\" (SendCommand with a Command document, e.g. one that restarts a service, then its result). After each step the state machine waits settle_seconds and reads the triggering alarm again: OK ends the run as healed by that step, anything else moves to the next step; after the last one the run fails as exhausted and a notice is published. 1-5 distinct steps."
+  default     = ["reboot", "stop-start"]
+
+  validation {
+    condition = length(var.steps) >= 1 && length(var.steps) <= 5 && length(distinct(var.steps)) == length(var.steps) && alltrue([
+      for step in var.steps : contains(["reboot", "stop-start"], step) || can(regex("^ssm:[A-Za-z0-9_.-]{3,128}$", step))
+    ])
+    error_message = "steps must be 1-5 distinct entries, each \"reboot\", \"stop-start\" or \"ssm:<document name>\" (3-128 letters, digits, '_', '-' or '.')."
+  }
+}
+
+variable "settle_seconds" {
+  type        = number
+  description = "Wait after each step before the triggering alarm is read again. Give the alarm time to see healthy data: at least its period times datapoints_to_alarm (5 minutes for the default alarm)."
+  default     = 300
+
+  validation {
+    condition     = var.settle_seconds >= 30 && var.settle_seconds <= 3600 && floor(var.settle_seconds) == var.settle_seconds
+    error_message = "settle_seconds must be a whole number between 30 and 3600."
+  }
+}
+
+variable "ssm_timeout_seconds" {
+  type        = number
+  description = "How long an ssm:<document> step may run before it counts as not healed (its command status is polled every poll_interval_seconds)."
+  default     = 600
+
+  validation {
+    condition     = var.ssm_timeout_seconds >= 60 && var.ssm_timeout_seconds <= 3600 && floor(var.ssm_timeout_seconds) == var.ssm_timeout_seconds
+    error_message = "ssm_timeout_seconds must be a whole number between 60 and 3600."
+  }
+}
+
+variable "capture_screenshot" {
+  type        = bool
+  description = "Save ec2:GetConsoleScreenshot (where the instance type supports it) next to the console output before the first step. Step Functions cannot catch a payload over 256 KB (States.DataLimitExceeded): a screenshot that large would end the run before any step; turn this off if your instances' screenshots are that big."
+  default     = true
+}
+
+variable "evidence_retention_days" {
+  type        = number
+  description = "Days the evidence objects (console output and screenshot saved before each remediation, under <instance>/<execution>/) are kept in the module's bucket."
+  default     = 30
+
+  validation {
+    condition     = var.evidence_retention_days >= 1 && var.evidence_retention_days <= 3650 && floor(var.evidence_retention_days) == var.evidence_retention_days
+    error_message = "evidence_retention_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "max_concurrent_restarts" {
+  type        = number
+  description = "Fleet-wide budget: at most this many restart workflows run at once across every watched instance. The guard claims a slot in the same DynamoDB transaction as the instance's lock, cooldown and cap; over budget, the alarm is refused and a notice with outcome \"over-budget\" is published to the topic."
+  default     = 2
+
+  validation {
+    condition     = var.max_concurrent_restarts >= 1 && var.max_concurrent_restarts <= 100 && floor(var.max_concurrent_restarts) == var.max_concurrent_restarts
+    error_message = "max_concurrent_restarts must be a whole number between 1 and 100."
+  }
+}
+
+variable "max_restarts_per_hour" {
+  type        = number
+  description = "Fleet-wide budget: at most this many restart workflows start within any 60 minutes across every watched instance (claimed in the same transaction as max_concurrent_restarts)."
+  default     = 10
+
+  validation {
+    condition     = var.max_restarts_per_hour >= 1 && var.max_restarts_per_hour <= 1000 && floor(var.max_restarts_per_hour) == var.max_restarts_per_hour
+    error_message = "max_restarts_per_hour must be a whole number between 1 and 1000."
+  }
+}
+
+variable "create_dashboard" {
+  type        = bool
+  description = "Create the CloudWatch dashboard \"<name_prefix>-restart-workflow\": guard decisions by reason, executions by outcome (healed per step, exhausted, failed; Step Functions' own counts) and restarts per instance."
+  default     = true
+}
+
 variable "notify_on_success" {
   type        = bool
   description = "Publish to the topic after a successful restart too (failures are always published)."
