@@ -170,20 +170,25 @@ def _publish(topic_arn: str, notice: dict[str, Any]) -> None:
 # --- decide and act --------------------------------------------------------------------------------
 
 
+def _skipped(refusal: tuple[str, str], instance_id: str | None) -> Decision:
+    code, reason = refusal
+    return Decision("skipped", code, reason, instance_id)
+
+
 def decide_and_act(alarm: Alarm, cfg: Config) -> Decision:
     refusal = refusal_for_alarm(alarm)
     if refusal:
         single = len(alarm.instance_ids) == 1 and INSTANCE_ID_PATTERN.fullmatch(alarm.instance_ids[0])
-        return Decision("skipped", *refusal, alarm.instance_ids[0] if single else None)
+        return _skipped(refusal, alarm.instance_ids[0] if single else None)
     instance_id = alarm.instance_ids[0]
     now = int(time.time())
     refusal = refusal_for_age(alarm, now, cfg) or refusal_for_name(alarm, cfg)
     if refusal:
-        return Decision("skipped", *refusal, instance_id)
+        return _skipped(refusal, instance_id)
 
     refusal = refusal_at_source(alarm, instance_id) or refusal_for_instance(describe_instance(instance_id), cfg)
     if refusal:
-        return Decision("skipped", *refusal, instance_id)
+        return _skipped(refusal, instance_id)
 
     name = execution_name(instance_id, alarm.changed_at)
     for _ in range(FLEET_ATTEMPTS):
@@ -196,7 +201,7 @@ def decide_and_act(alarm: Alarm, cfg: Config) -> Decision:
             return _start(cfg, name, instance_id, alarm)
         refusal = refusal_for_claim(claim, now, cfg)
         if refusal:
-            return Decision("skipped", *refusal, instance_id)
+            return _skipped(refusal, instance_id)
         fleet = read_fleet(cfg.lock_table)
         refusal = refusal_for_budget(fleet, now, cfg)
         if refusal:

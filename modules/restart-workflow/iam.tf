@@ -2,7 +2,6 @@ locals {
   stopped_by_tag   = "opskit:stopped-by"
   metric_namespace = "opskit"
   any_instance_arn = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:instance/*"
-  evidence_actions = concat(["ec2:GetConsoleOutput"], var.capture_screenshot ? ["ec2:GetConsoleScreenshot"] : [])
   # The alarms the guard may confirm and the state machine may read again: this account and region, or exactly
   # the allowed ones. (Composite alarms would need "*"; both ask for metric alarms only.)
   alarm_resources = local.allowed_alarm_names == null ? ["${local.alarm_arn_prefix}*"] : [for name in local.allowed_alarm_names : "${local.alarm_arn_prefix}${name}"]
@@ -48,8 +47,8 @@ data "aws_iam_policy_document" "state_machine" {
   dynamic "statement" {
     for_each = var.opt_in_tag == null ? [] : [var.opt_in_tag]
     content {
-      sid       = "EvidenceOptedIn"
-      actions   = local.evidence_actions
+      sid       = "ConsoleOutputOptedIn"
+      actions   = ["ec2:GetConsoleOutput"]
       resources = [local.any_instance_arn]
 
       condition {
@@ -63,8 +62,32 @@ data "aws_iam_policy_document" "state_machine" {
   dynamic "statement" {
     for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 ? [1] : []
     content {
-      sid       = "EvidenceWatched"
-      actions   = local.evidence_actions
+      sid       = "ConsoleOutputWatched"
+      actions   = ["ec2:GetConsoleOutput"]
+      resources = local.instance_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag != null && var.capture_screenshot ? [var.opt_in_tag] : []
+    content {
+      sid       = "ScreenshotOptedIn"
+      actions   = ["ec2:GetConsoleScreenshot"]
+      resources = [local.any_instance_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${statement.value.key}"
+        values   = [statement.value.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 && var.capture_screenshot ? [1] : []
+    content {
+      sid       = "ScreenshotWatched"
+      actions   = ["ec2:GetConsoleScreenshot"]
       resources = local.instance_arns
     }
   }

@@ -53,7 +53,7 @@ run "watched_instances_are_scoped_by_arn" {
   assert {
     # default ladder [reboot, stop-start], no ssm step, screenshot on
     condition = toset([for s in data.aws_iam_policy_document.state_machine.statement : s.sid]) == toset([
-      "DescribeInstances", "EvidenceWatched", "SaveEvidence", "RebootWatched", "StopStartWatched", "StoppedByTagWatched",
+      "DescribeInstances", "ConsoleOutputWatched", "ScreenshotWatched", "SaveEvidence", "RebootWatched", "StopStartWatched", "StoppedByTagWatched",
       "ReadAlarm", "OutcomeMetric", "Notify", "ReleaseLock", "ExecutionLogDelivery", "XRayTraces",
     ])
     error_message = "The state machine gets exactly the statements of the default ladder (no SSM)."
@@ -61,8 +61,11 @@ run "watched_instances_are_scoped_by_arn" {
 
   assert {
     condition = (
-      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "EvidenceWatched"]).actions == toset(["ec2:GetConsoleOutput", "ec2:GetConsoleScreenshot"]) &&
-      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "EvidenceWatched"]).resources ==
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ConsoleOutputWatched"]).actions == toset(["ec2:GetConsoleOutput"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ScreenshotWatched"]).actions == toset(["ec2:GetConsoleScreenshot"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ConsoleOutputWatched"]).resources ==
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).resources &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ScreenshotWatched"]).resources ==
       one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).resources &&
       one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RebootWatched"]).actions == toset(["ec2:RebootInstances"]) &&
       one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RebootWatched"]).resources ==
@@ -204,7 +207,7 @@ run "optional_routes_with_opt_in_tag" {
 
   assert {
     condition = alltrue([
-      for sid in ["EvidenceOptedIn", "RebootOptedIn"] :
+      for sid in ["ConsoleOutputOptedIn", "ScreenshotOptedIn", "RebootOptedIn"] :
       jsonencode(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == sid]).condition) == jsonencode([
         { test = "StringEquals", values = ["true"], variable = "aws:ResourceTag/opskit:auto-restart" },
       ]) &&
@@ -303,8 +306,8 @@ run "ssm_steps_with_opt_in_tag_and_no_screenshot" {
         { test = "StringEquals", values = ["true"], variable = "ssm:resourceTag/opskit:auto-restart" },
       ]) &&
       one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RunCommandOptedIn"]).resources == toset(["arn:aws:ec2:eu-central-1:123456789012:instance/*"]) &&
-      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "EvidenceOptedIn"]).actions == toset(["ec2:GetConsoleOutput"]) &&
-      length([for s in data.aws_iam_policy_document.state_machine.statement : s if startswith(s.sid, "Reboot") || startswith(s.sid, "StopStart")]) == 0
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ConsoleOutputOptedIn"]).actions == toset(["ec2:GetConsoleOutput"]) &&
+      length([for s in data.aws_iam_policy_document.state_machine.statement : s if startswith(s.sid, "Screenshot") || startswith(s.sid, "Reboot") || startswith(s.sid, "StopStart")]) == 0
     )
     error_message = "With opt_in_tag, SendCommand requires the tag on the instance (ssm:resourceTag); without capture_screenshot no GetConsoleScreenshot; no reboot or stop-start grants."
   }
