@@ -30,6 +30,16 @@ output "restart_state_machine_arn" {
   value       = var.enable_restart_workflow ? module.restart_workflow[0].state_machine_arn : null
 }
 
+output "restart_evidence_bucket" {
+  description = "Bucket holding the console output and screenshot the restart workflow saves before each remediation (null when disabled)."
+  value       = var.enable_restart_workflow ? module.restart_workflow[0].evidence_bucket_name : null
+}
+
+output "restart_dashboard_name" {
+  description = "CloudWatch dashboard of the restart workflow: guard decisions by reason, runs by outcome, restarts per instance (null when disabled or without a dashboard)."
+  value       = var.enable_restart_workflow ? module.restart_workflow[0].dashboard_name : null
+}
+
 output "asg_backup_bucket" {
   description = "Bucket receiving the backups of terminating instances (null when asg-backup is disabled)."
   value       = var.enable_asg_backup ? module.asg_backup[0].bucket_name : null
