@@ -35,7 +35,7 @@ variable "log_retention_days" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "Customer-managed KMS key for the SNS topic, the lock table, the state machine and the log groups. Null uses AWS-managed keys (alias/aws/sns, the DynamoDB-owned key, Step Functions' own key). The key policy must let CloudWatch Logs use it."
+  description = "Customer-managed KMS key for the SNS topic, the lock table, the evidence bucket, the state machine and the log groups. Null uses AWS-managed keys (alias/aws/sns, the DynamoDB-owned key, aws/s3, Step Functions' own key). The key policy must let CloudWatch Logs use it."
   default     = null
 
   validation {
@@ -46,7 +46,7 @@ variable "kms_key_arn" {
 
 variable "instance_ids" {
   type        = map(string)
-  description = "Instances to watch, keyed by a stable name (e.g. { web-1 = \"i-0abc...\" }). Each gets an alarm built from var.alarm, and the state machine may stop/start exactly these instances (unless opt_in_tag scopes it by tag instead)."
+  description = "Instances to watch, keyed by a stable name (e.g. { web-1 = \"i-0abc...\" }). Each gets an alarm built from var.alarm, and the state machine may act on exactly these instances (evidence, reboot, stop/start, SSM commands; unless opt_in_tag scopes it by tag instead)."
   default     = {}
 
   validation {
@@ -206,7 +206,7 @@ variable "max_alarm_age_seconds" {
 
 variable "poll_interval_seconds" {
   type        = number
-  description = "Wait between two state polls of the state machine. Together with the timeouts it bounds the execution history (plan fails if the longest run could exceed Step Functions' 25,000 events, e.g. 1 s with the default timeouts)."
+  description = "Wait between two state polls of the state machine. Together with the timeouts and the ladder it bounds the execution history (plan fails if the longest run through every step could exceed Step Functions' 25,000 events, e.g. 1 s with the default timeouts)."
   default     = 15
 
   validation {
@@ -239,7 +239,7 @@ variable "start_timeout_seconds" {
 
 variable "status_check_timeout_seconds" {
   type        = number
-  description = "How long to wait for instance and system status checks to be ok after the instance is running."
+  description = "How long to wait for instance and system status checks to be ok after a reboot, or after a stop-start once the instance is running (not ok in time: the step did not heal)."
   default     = 900
 
   validation {
@@ -330,13 +330,13 @@ variable "create_dashboard" {
 
 variable "notify_on_success" {
   type        = bool
-  description = "Publish to the topic after a successful restart too (failures are always published)."
+  description = "Publish to the topic after a healed run too (exhausted and failed runs and over-budget refusals are always published)."
   default     = true
 }
 
 variable "dry_run" {
   type        = bool
-  description = "The guard evaluates every rule and logs its decision but never claims a lock or starts the workflow."
+  description = "The guard evaluates every rule (the fleet budget included) and logs and counts its decision but never claims a lock, starts the workflow or publishes a notice."
   default     = false
 }
 
