@@ -84,6 +84,14 @@ module "restart_workflow" {
   window_seconds           = var.restart_workflow.window_seconds
   notify_on_success        = var.restart_workflow.notify_on_success
   dry_run                  = var.restart_workflow.dry_run
+  steps                    = var.restart_workflow.steps
+  settle_seconds           = var.restart_workflow.settle_seconds
+  ssm_timeout_seconds      = var.restart_workflow.ssm_timeout_seconds
+  capture_screenshot       = var.restart_workflow.capture_screenshot
+  evidence_retention_days  = var.restart_workflow.evidence_retention_days
+  max_concurrent_restarts  = var.restart_workflow.max_concurrent_restarts
+  max_restarts_per_hour    = var.restart_workflow.max_restarts_per_hour
+  create_dashboard         = var.restart_workflow.create_dashboard
   create_function_alarms   = local.create_alarms
   function_alarm_topic_arn = var.alarm_topic_arn
   log_level                = var.log_level

@@ -30,6 +30,11 @@ output "restart_state_machine_arn" {
   value       = var.enable_restart_workflow ? module.restart_workflow[0].state_machine_arn : null
 }
 
+output "restart_evidence_bucket" {
+  description = "Bucket holding the console output and screenshot the restart workflow saves before each remediation (null when disabled)."
+  value       = var.enable_restart_workflow ? module.restart_workflow[0].evidence_bucket_name : null
+}
+
 output "asg_backup_bucket" {
   description = "Bucket receiving the backups of terminating instances (null when asg-backup is disabled)."
   value       = var.enable_asg_backup ? module.asg_backup[0].bucket_name : null
@@ -49,6 +54,7 @@ output "dashboard_names" {
   description = "CloudWatch dashboards of the enabled modules, keyed by module."
   value = merge(
     var.enable_instance_protect && var.instance_protect.create_dashboard ? { instance_protect = module.instance_protect[0].dashboard_name } : {},
+    var.enable_restart_workflow && var.restart_workflow.create_dashboard ? { restart_workflow = module.restart_workflow[0].dashboard_name } : {},
   )
 }
 

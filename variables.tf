@@ -219,8 +219,17 @@ variable "restart_workflow" {
     max_alarm_age_seconds = optional(number, 3600)
     notify_on_success     = optional(bool, true)
     dry_run               = optional(bool, false)
+    # the restart ladder, evidence before action, the fleet-wide budget and the dashboard
+    steps                   = optional(list(string), ["reboot", "stop-start"])
+    settle_seconds          = optional(number, 300)
+    ssm_timeout_seconds     = optional(number, 600)
+    capture_screenshot      = optional(bool, true)
+    evidence_retention_days = optional(number, 30)
+    max_concurrent_restarts = optional(number, 2)
+    max_restarts_per_hour   = optional(number, 10)
+    create_dashboard        = optional(bool, true)
   })
-  description = "Restart-workflow settings: instances to watch (keyed by a stable name), or existing alarms (names, alarm-action ARNs or alarm topics; these need opt_in_tag), cooldown and cap."
+  description = "Restart-workflow settings: instances to watch (keyed by a stable name), or existing alarms (names, alarm-action ARNs or alarm topics; these need opt_in_tag), cooldown and cap; the restart ladder (steps: reboot, stop-start, ssm:<document>, each followed by settle_seconds and a re-read of the alarm), console evidence kept evidence_retention_days, the fleet-wide budget (max_concurrent_restarts, max_restarts_per_hour) and the dashboard."
   default     = {}
 }
 

@@ -21,7 +21,7 @@ run "everything_disabled" {
   assert {
     condition = alltrue([for value in [
       output.scheduler_schedule_group, output.restart_state_machine_arn, output.asg_backup_bucket,
-      output.asg_backup_instance_policy_json, output.owner_tagger_trail_arn, output.health_check_report_bucket,
+      output.asg_backup_instance_policy_json, output.owner_tagger_trail_arn, output.health_check_report_bucket, output.restart_evidence_bucket,
     ] : value == null])
     error_message = "every per-module output is null when its module is disabled"
   }

@@ -105,7 +105,7 @@ def test_s3_buckets_are_declared_only_in_the_s3_bucket_module() -> None:
     ]
     # A caller may call it more than once (a bucket and the bucket receiving its access logs).
     callers = sorted({module for module in FEATURES for _, source, _ in _calls(module) if source == "../s3-bucket"})
-    assert callers == ["asg-backup", "health-check", "owner-tagger"]
+    assert callers == ["asg-backup", "health-check", "owner-tagger", "restart-workflow"]
 
 
 _ADDRESS = re.compile(r"^(?:module\.(?P<call>\w+)(?:\[\d+\])?\.)?(?P<type>[a-z0-9_]+)\.(?P<name>\w+)(?:\[\d+\])?$")

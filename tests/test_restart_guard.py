@@ -3,7 +3,8 @@
 Shared by the other tests/test_restart_guard_*.py files: the `aws` fixture (moto table, state machine and a
 clock a minute after the fixtures' alarm transition), `run_instance`, `put_alarm` and `alarm_event`.
 Event parsing and configuration: test_restart_guard_input.py; the alarm confirmed at its source:
-test_restart_guard_source.py; mutation tests: test_restart_guard_fuzz.py."""
+test_restart_guard_source.py; concurrent claims, re-delivery and the fleet budget: test_restart_guard_budget.py;
+reasons as metrics: test_restart_guard_metrics.py; mutation tests: test_restart_guard_fuzz.py."""
 
 from __future__ import annotations
 
@@ -18,7 +19,6 @@ from unittest import mock
 import opskit_common
 import pytest
 import time_machine
-from botocore.exceptions import ClientError
 from moto import mock_aws
 from opskit_tools.loader import load_event as read_fixture
 
@@ -30,6 +30,9 @@ ALARM_TIME = datetime(2024, 5, 14, 9, 12, 41, 421000, tzinfo=UTC)
 EVENTBRIDGE = read_fixture("restart_guard/eventbridge-alarm.json")  # AWS's documented example shape
 ALARM_NAME = "opskit-restart-web-1-cpu"
 OPTIONAL_ENV = (
+    "MAX_CONCURRENT_RESTARTS",
+    "MAX_RESTARTS_PER_HOUR",
+    "NOTICE_TOPIC_ARN",
     "COOLDOWN_SECONDS",
     "MAX_RESTARTS",
     "WINDOW_SECONDS",
@@ -167,17 +170,18 @@ def test_instance_store_root_is_refused(aws: dict[str, Any], load_handler: Calla
     """moto always reports an EBS root, so DescribeInstances is wrapped to report instance-store."""
     iid = run_instance(aws["ec2"])
     guard = load_handler("restart_guard")
-    real = guard._describe_instance
+    real = guard.describe_instance
 
     def instance_store(instance_id: str) -> dict[str, Any] | None:
         found = real(instance_id)
         assert found is not None and found["RootDeviceType"] == "ebs"
         return {**found, "RootDeviceType": "instance-store"}
 
-    with mock.patch.object(guard, "_describe_instance", instance_store):
+    with mock.patch.object(guard, "describe_instance", instance_store):
         result = guard.handler(alarm_event(iid), None)
     assert result["decision"] == "skipped"
     assert result["reason"].startswith("instance-store root device")
+    assert result["code"] == "InstanceStore"
     assert executions(aws) == []
 
 
@@ -214,6 +218,7 @@ def test_healthy_instance_starts_the_workflow_with_its_id(
     name = f"{iid}-20240514T091241421Z"
     assert result == {
         "decision": "started",
+        "code": "Started",
         "reason": "restart workflow started",
         "instance_id": iid,
         "execution_arn": f"{aws['machine'].replace(':stateMachine:', ':execution:')}:{name}",
@@ -243,7 +248,7 @@ def test_lock_held_by_running_restart_refuses_second_alarm(
     assert len(executions(aws)) == 1
 
 
-def _release(aws: dict[str, Any], iid: str) -> None:
+def release_lock(aws: dict[str, Any], iid: str) -> None:
     """What the state machine's ReleaseLock step does at the end of a run."""
     aws["ddb"].update_item(
         TableName=TABLE, Key={"instance_id": {"S": iid}}, UpdateExpression="REMOVE lock_owner, lock_until"
@@ -262,7 +267,7 @@ def test_cooldown_refuses_until_it_has_elapsed(
         when = datetime.fromtimestamp(start + offset, UTC)
         with time_machine.travel(when, tick=False):
             results.append(guard.handler(alarm_event(iid, when), None))
-        _release(aws, iid)
+        release_lock(aws, iid)
     assert [r["decision"] for r in results] == ["started", "skipped", "started"]
     assert results[1]["reason"] == "in cooldown for 1 more seconds"
     assert len(executions(aws)) == 2
@@ -282,7 +287,7 @@ def test_cap_refuses_after_max_restarts_in_window_and_recovers_when_they_age_out
         when = datetime.fromtimestamp(start + offset, UTC)
         with time_machine.travel(when, tick=False):
             decisions[offset] = guard.handler(alarm_event(iid, when), None)
-        _release(aws, iid)
+        release_lock(aws, iid)
     assert [d["decision"] for d in decisions.values()] == ["started", "started", "skipped", "started"]
     assert decisions[200]["reason"] == "restart cap reached: 2 restarts in the last 3600 seconds"
     item = aws["ddb"].get_item(TableName=TABLE, Key={"instance_id": {"S": iid}})["Item"]
@@ -301,7 +306,7 @@ def test_default_cap_is_three_restarts_per_day(
         when = datetime.fromtimestamp(ALARM_TIME.timestamp() + offset, UTC)
         with time_machine.travel(when, tick=False):
             decisions.append(guard.handler(alarm_event(iid, when), None)["reason"])
-        _release(aws, iid)
+        release_lock(aws, iid)
     assert decisions[3] == "restart cap reached: 3 restarts in the last 86400 seconds"
     assert [d == "restart workflow started" for d in decisions] == [True, True, True, False, True]
 
@@ -351,73 +356,3 @@ def test_dry_run_decides_but_neither_claims_nor_starts(
     assert result["reason"] == f"dry run: would start {iid}-20240514T091241421Z"
     assert executions(aws) == []
     assert "Item" not in aws["ddb"].get_item(TableName=TABLE, Key={"instance_id": {"S": iid}})
-
-
-# --- concurrency and re-delivery ------------------------------------------------------------------
-
-
-def test_two_alarms_racing_for_one_instance_start_one_execution(
-    aws: dict[str, Any], load_handler: Callable[[str], ModuleType]
-) -> None:
-    """Deterministic interleaving: the first invocation reads the lock item, then the second runs to
-    completion, then the first attempts its conditional write on the now-stale read."""
-    iid = run_instance(aws["ec2"])
-    first, second = load_handler("restart_guard"), load_handler("restart_guard")
-    real_read = first.read_claim
-
-    def read_then_let_the_other_alarm_in(table: str, instance_id: str) -> Any:
-        claim = real_read(table, instance_id)
-        other = second.handler(alarm_event(iid, name="opskit-restart-web-1-status"), None)
-        assert other["decision"] == "started"
-        return claim
-
-    later = datetime.fromtimestamp(ALARM_TIME.timestamp() + 1, UTC)
-    with mock.patch.object(first, "read_claim", read_then_let_the_other_alarm_in):
-        result = first.handler(alarm_event(iid, later), None)
-    assert result["decision"] == "skipped"
-    assert result["reason"] == "another alarm claimed this instance at the same moment"
-    assert len(executions(aws)) == 1
-
-
-def test_redelivered_alarm_is_already_handled(aws: dict[str, Any], load_handler: Callable[[str], ModuleType]) -> None:
-    iid = run_instance(aws["ec2"])
-    guard = load_handler("restart_guard")
-    first = guard.handler(alarm_event(iid), None)
-    again = guard.handler(alarm_event(iid), None)
-    _release(aws, iid)  # even after the run ended, the same transition is recognised
-    third = load_handler("restart_guard").handler(alarm_event(iid), None)
-    assert first["decision"] == "started"
-    assert again == {**first, "decision": "skipped", "reason": "already handled: execution exists"}
-    assert third == again
-    assert len(executions(aws)) == 1
-
-
-def test_claim_without_execution_is_completed_on_retry(
-    aws: dict[str, Any], load_handler: Callable[[str], ModuleType]
-) -> None:
-    """A crash between the conditional write and StartExecution: the async retry of the same event
-    must start the execution, not be refused by its own lock."""
-    iid = run_instance(aws["ec2"])
-    guard = load_handler("restart_guard")
-    with mock.patch.object(guard, "_start", side_effect=RuntimeError("crash")), pytest.raises(RuntimeError):
-        guard.handler(alarm_event(iid), None)
-    assert executions(aws) == []
-    retried = load_handler("restart_guard").handler(alarm_event(iid), None)
-    assert retried["decision"] == "started"
-    assert len(executions(aws)) == 1
-
-
-def test_execution_already_exists_from_step_functions_means_already_handled(
-    aws: dict[str, Any], load_handler: Callable[[str], ModuleType]
-) -> None:
-    """moto accepts duplicate execution names, so StartExecution's ExecutionAlreadyExists (the race
-    between two re-deliveries that both found no execution) is raised by a wrapped client."""
-    iid = run_instance(aws["ec2"])
-    guard = load_handler("restart_guard")
-    sfn = opskit_common.client("stepfunctions")
-    error = ClientError({"Error": {"Code": "ExecutionAlreadyExists", "Message": "exists"}}, "StartExecution")
-    with mock.patch.object(sfn, "start_execution", side_effect=error):
-        result = guard.handler(alarm_event(iid), None)
-    assert result["decision"] == "skipped"
-    assert result["reason"] == "already handled: execution exists"
-    assert result["execution_arn"].endswith(f":{iid}-20240514T091241421Z")

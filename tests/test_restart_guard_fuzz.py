@@ -1,6 +1,6 @@
 """Mutation tests of restart_guard (tests/fuzz.py): every fixture event in tests/events/restart_guard/ and the
 guard's environment, mutated hundreds of ways under moto with the resources the fixtures name (a running
-instance, the alarms in ALARM, the lock table, the state machine).
+instance, the alarms in ALARM, the lock table, the state machine, the notice topic).
 
 A mutant may be accepted (started or skipped with a reason) or refused with InputError/ConfigError before any
 mutating AWS call; any other exception type, a refusal after a write, or an unbounded message fails the test."""
@@ -88,7 +88,20 @@ def test_mutated_environment_is_refused_at_cold_start_or_works(
         "DRY_RUN": "false",
         "OPT_IN_TAG": "=".join(OPT_IN),
         "ALLOWED_ALARM_NAMES": json.dumps([guard.parse_alarm(event).name, "opskit-restart-web-2-cpu"]),
+        "MAX_CONCURRENT_RESTARTS": "2",
+        "MAX_RESTARTS_PER_HOUR": "10",
+        "NOTICE_TOPIC_ARN": guard.common.client("sns").create_topic(Name="opskit-restart-workflow")["TopicArn"],
     }
+    # one slot of the fleet budget is taken by another instance's run: a mutated MAX_CONCURRENT_RESTARTS of 1
+    # takes the over-budget path (and its notice) instead of the claim
+    aws["ddb"].put_item(
+        TableName=os.environ["LOCK_TABLE"],
+        Item={
+            "instance_id": {"S": "opskit:fleet"},
+            "running": {"M": {"other-run": {"N": "9999999999"}}},
+            "version": {"N": "1"},
+        },
+    )
     outcomes = {"accepted": 0, "refused": 0}
 
     def run(environment: dict[str, str]) -> None:

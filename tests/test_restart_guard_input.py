@@ -245,6 +245,7 @@ def test_sns_alarm_without_dimensions_is_refused(
         result = load_handler("restart_guard").handler(event, None)
     assert result == {
         "decision": "skipped",
+        "code": "NotSingleInstance",
         "reason": "alarm has no single InstanceId dimension (metric math, composite or multi-instance alarm)",
         "instance_id": None,
         "execution_arn": None,
@@ -298,6 +299,7 @@ def test_alarm_time_far_in_the_future_is_refused(
         skew = guard.handler(alarm_event(iid), None)  # within the allowed clock skew
     assert ahead["decision"] == "skipped"
     assert ahead["reason"] == "alarm time 2024-05-14T09:12:41.421000+00:00 is 10800 seconds in the future"
+    assert ahead["code"] == "FutureTime"
     assert skew["decision"] == "started"
 
 

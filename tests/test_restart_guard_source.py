@@ -116,7 +116,7 @@ def test_alarm_is_confirmed_before_the_instance_is_claimed(
     with recorded_calls() as calls:
         result = load_handler("restart_guard").handler(published(load_event, iid), None)
     assert result["decision"] == "started"
-    assert calls.index("cloudwatch:DescribeAlarms") < calls.index("dynamodb:UpdateItem")
+    assert calls.index("cloudwatch:DescribeAlarms") < calls.index("dynamodb:TransactWriteItems")
     assert calls.index("cloudwatch:DescribeAlarms") < calls.index("stepfunctions:StartExecution")
 
 

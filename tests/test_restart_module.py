@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODULE = REPO / "modules" / "restart-workflow"
 HANDLER = REPO / "functions" / "restart_guard" / "handler.py"
 GUARD_CONFIG = HANDLER.with_name("guard_config.py")
+GUARD_SOURCES = sorted(HANDLER.parent.glob("*.py"))  # handler.py and the files it is split into
 PATTERN = MODULE / "patterns" / "alarm-state-change.json"
 SERVICE_PREFIX = {
     "ec2": "ec2",
@@ -28,7 +29,11 @@ SERVICE_PREFIX = {
     "stepfunctions": "states",
     "sns": "sns",
     "cloudwatch": "cloudwatch",
+    "s3": "s3",
+    "ssm": "ssm",
 }
+# IAM authorises a TransactWriteItems by the actions of its parts (the guard's claim: two Updates).
+IAM_FOR_CALL = {"dynamodb:TransactWriteItems": "dynamodb:UpdateItem"}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -87,6 +92,8 @@ def test_terraform_defaults_match_the_guard_defaults(load_handler: Any) -> None:
         ("max_restarts", "MAX_RESTARTS"),
         ("window_seconds", "WINDOW_SECONDS"),
         ("max_alarm_age_seconds", "MAX_ALARM_AGE_SECONDS"),
+        ("max_concurrent_restarts", "MAX_CONCURRENT_RESTARTS"),
+        ("max_restarts_per_hour", "MAX_RESTARTS_PER_HOUR"),
     ],
 )
 def test_guard_accepts_exactly_the_range_terraform_allows(load_handler: Any, variable: str, env: str) -> None:
@@ -104,28 +111,47 @@ def test_guard_accepts_exactly_the_range_terraform_allows(load_handler: Any, var
             guard.Config.from_env({**base, env: str(value)})
 
 
+def _bounds(name: str) -> tuple[int, int]:
+    condition = unquote(variables()[name]["validation"][0]["condition"])
+    low, high = re.search(r">= (\d+) && .* <= (\d+)", condition).groups()
+    return int(low), int(high)
+
+
 def test_guard_accepts_every_lock_duration_terraform_can_compute(load_handler: Any) -> None:
-    """LOCK_SECONDS = 2 * stop + start + status-check timeouts + 900, each timeout within its validation."""
+    """LOCK_SECONDS = the execution timeout + 300, the timeout the sum of each step's longest run and the settle
+    wait, + 600. The steps are 1-5 distinct ones, so the longest ladder is stop-start, reboot and three ssm steps,
+    every timeout at its maximum; the shortest is one reboot with the minimums. The guard accepts both."""
     main = (MODULE / "main.tf").read_text()
-    assert "execution_timeout_seconds = 2 * var.stop_timeout_seconds + var.start_timeout_seconds" in main
+    assert (
+        '"stop-start" = 2 * var.stop_timeout_seconds + var.start_timeout_seconds + var.status_check_timeout_seconds'
+        in (main)
+    )
+    assert "reboot       = var.status_check_timeout_seconds" in main
+    assert "ssm          = var.ssm_timeout_seconds" in main
+    assert "local.step_seconds[step.kind] + var.settle_seconds])) + 600" in main
     assert "lock_seconds              = local.execution_timeout_seconds + 300" in main
-    bounds = {}
-    for name in ("stop_timeout_seconds", "start_timeout_seconds", "status_check_timeout_seconds"):
-        condition = unquote(variables()[name]["validation"][0]["condition"])
-        bounds[name] = [int(v) for v in re.search(r">= (\d+) && .* <= (\d+)", condition).groups()]
     guard = load_handler("restart_guard")
     base = {"STATE_MACHINE_ARN": "arn:aws:states:eu-central-1:123456789012:stateMachine:m", "LOCK_TABLE": "locks"}
+    names = ("stop_timeout_seconds", "start_timeout_seconds", "status_check_timeout_seconds", "ssm_timeout_seconds")
     for end in (0, 1):
-        stop, start, status = (bounds[n][end] for n in bounds)
-        lock = 2 * stop + start + status + 600 + 300
+        stop, start, status, ssm = (_bounds(n)[end] for n in names)
+        settle = _bounds("settle_seconds")[end]
+        if end:
+            longest = (2 * stop + start + status + settle) + (status + settle) + 3 * (ssm + settle)
+        else:
+            longest = status + settle
+        lock = longest + 600 + 300
         assert guard.Config.from_env({**base, "LOCK_SECONDS": str(lock)}).lock_seconds == lock
 
 
 def test_every_environment_variable_the_guard_reads_is_set_by_terraform() -> None:
-    source = HANDLER.read_text() + GUARD_CONFIG.read_text()
+    source = "".join(path.read_text() for path in GUARD_SOURCES)
     read = set(re.findall(r"env(?:_\w+\(env, |\.get\()\"([A-Z_]+)\"", source)) - {"AWS_REGION"}  # set by Lambda
     assert read == {
         "STATE_MACHINE_ARN",
+        "NOTICE_TOPIC_ARN",
+        "MAX_CONCURRENT_RESTARTS",
+        "MAX_RESTARTS_PER_HOUR",
         "LOCK_TABLE",
         "COOLDOWN_SECONDS",
         "MAX_RESTARTS",
@@ -150,17 +176,23 @@ def test_lock_table_key_and_ttl_attribute_are_the_ones_the_guard_writes() -> Non
     table = resource("aws_dynamodb_table", "locks")
     (ttl,) = table["ttl"]
     assert unquote(table["hash_key"]) == "instance_id"
-    source = HANDLER.read_text()
-    assert f"{unquote(ttl['attribute_name'])} = :expires" in source  # the guard's UpdateExpression
-    assert '{"instance_id": {"S": instance_id}}' in source
+    source = "".join(path.read_text() for path in GUARD_SOURCES)
+    assert f"{unquote(ttl['attribute_name'])} = :expires" in source  # the guard's UpdateExpressions
+    assert '"Key": {"instance_id": {"S": instance_id}}' in source
+    assert '"Key": {"instance_id": {"S": FLEET_KEY}}' in source
+    # the state machine releases the same fleet item
+    assert '"S": "opskit:fleet"' in (MODULE / "restart.asl.json").read_text()
 
 
 # --- IAM against what the code calls -----------------------------------------------------------------
 
 
 def test_guard_policy_grants_exactly_the_calls_the_handler_makes() -> None:
-    calls = re.findall(r"client\(\"(\w+)\"\)\s*\.(\w+)\(", HANDLER.read_text())
-    assert {iam_action(service, api) for service, api in calls} == actions("guard") - {
+    source = "".join(path.read_text() for path in GUARD_SOURCES)
+    calls = re.findall(r"client\(\"(\w+)\"\)\s*\.(\w+)\(", source)
+    called = {iam_action(service, api) for service, api in calls}
+    assert "dynamodb:TransactWriteItems" in called  # the claim (guard_lock.py)
+    assert {IAM_FOR_CALL.get(action, action) for action in called} == actions("guard") - {
         "kms:Decrypt",
         "kms:GenerateDataKey",
     }
@@ -172,12 +204,20 @@ def test_state_machine_policy_covers_every_task_of_the_definition() -> None:
     for service, api in re.findall(r"arn:aws:states:::(?:aws-sdk:)?(\w+):(\w+)", text):
         needed.add(f"{service}:{api[:1].upper()}{api[1:]}")
     assert needed == {
+        "ec2:GetConsoleOutput",
+        "ec2:GetConsoleScreenshot",
+        "s3:PutObject",
+        "ec2:RebootInstances",
         "ec2:CreateTags",
         "ec2:StopInstances",
         "ec2:DescribeInstances",
         "ec2:StartInstances",
         "ec2:DescribeInstanceStatus",
         "ec2:DeleteTags",
+        "ssm:SendCommand",
+        "ssm:GetCommandInvocation",
+        "cloudwatch:DescribeAlarms",
+        "cloudwatch:PutMetricData",
         "dynamodb:UpdateItem",
         "sns:Publish",
     }
@@ -219,3 +259,33 @@ def _templatefile_keys(main_tf: str, file_name: str) -> set[str]:
 def test_terraform_passes_exactly_the_variables_the_template_uses(file_name: str) -> None:
     used = set(re.findall(r"\$\{\s*(?:jsonencode\(\s*)?([a-z_]+)", (MODULE / file_name).read_text()))
     assert _templatefile_keys((MODULE / "main.tf").read_text(), file_name) == used
+
+
+# --- evidence bucket and dashboard -------------------------------------------------------------------
+
+
+def test_evidence_bucket_is_the_internal_module_with_the_module_key_and_retention() -> None:
+    """The bucket's own rules (private, versioned, TLS-only, encrypted) are modules/s3-bucket's; what this module
+    decides is passed in its call (Terraform cannot assert inside a called module's resources)."""
+    call = dict(labelled(load("main.tf")["module"]))["evidence_bucket"]
+    assert unquote(call["source"]) == "../s3-bucket"
+    assert call["kms_key_arn"] == "${var.kms_key_arn}"
+    assert unquote(call["sse_algorithm_without_key"]) == "aws:kms"
+    assert call["expiration_days"] == "${var.evidence_retention_days}"
+    assert "expiration_prefix" not in call  # evidence lives under <instance>/<execution>/ at the bucket's root
+    assert unquote(call["bucket_prefix"]) == "${lower(substr(var.name_prefix, 0, 19))}-restart-evidence-"
+    assert len("x" * 19 + "-restart-evidence-") <= 37  # s3-bucket's bucket_prefix limit
+
+
+def test_dashboard_lists_every_reason_the_guard_can_give(load_handler: Any) -> None:
+    guard = load_handler("restart_guard")
+    dashboard = (MODULE / "dashboard.tf").read_text()
+    block = dashboard[
+        dashboard.index("decision_reasons = [") : dashboard.index("]", dashboard.index("decision_reasons = ["))
+    ]
+    assert re.findall(r'"(\w+)"', block) == list(guard.REASONS)
+    source = "".join(path.read_text() for path in GUARD_SOURCES)
+    returned = set(re.findall(r'return \(?\s*"(\w+)",', source)) | set(
+        re.findall(r'Decision\(\s*"\w+",\s*"(\w+)"', source)
+    )
+    assert returned == set(guard.REASONS), returned ^ set(guard.REASONS)

@@ -14,6 +14,7 @@ import opskit_common as common
 from alarm_event import ALARM_NAME
 
 _STATE_MACHINE_ARN = common.arn_pattern("states", r"stateMachine:[A-Za-z0-9_-]{1,80}")
+_TOPIC_ARN = common.arn_pattern("sns", r"[A-Za-z0-9_-]{1,256}")
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _YEAR = 365 * 86400
@@ -32,6 +33,14 @@ class Config:
     opt_in_tag: tuple[str, str] | None
     allowed_alarm_names: frozenset[str] | None  # None: any alarm that passes the checks
     dry_run: bool
+    max_concurrent_restarts: int = 2  # fleet-wide budget, claimed with the instance's lock
+    max_restarts_per_hour: int = 10
+    notice_topic_arn: str | None = None  # over-budget notices; None: logged only
+
+    @property
+    def workflow_name(self) -> str:
+        """The state machine's name (the module's local.name): the `Workflow` dimension of the metrics."""
+        return self.state_machine_arn.rsplit(":", 1)[-1]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Config:
@@ -54,6 +63,9 @@ class Config:
             opt_in_tag=_opt_in_tag(env.get("OPT_IN_TAG", "")),
             allowed_alarm_names=_allowed_alarm_names(env.get("ALLOWED_ALARM_NAMES", "")),
             dry_run=_env_bool(env, "DRY_RUN"),
+            max_concurrent_restarts=_env_int(env, "MAX_CONCURRENT_RESTARTS", 2, 1, 100),
+            max_restarts_per_hour=_env_int(env, "MAX_RESTARTS_PER_HOUR", 10, 1, 1000),
+            notice_topic_arn=_notice_topic(env.get("NOTICE_TOPIC_ARN", ""), region),
         )
 
 
@@ -68,6 +80,17 @@ def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int, maxi
     if not minimum <= value <= maximum:
         raise common.ConfigError(f"environment variable {name}={value} must be between {minimum} and {maximum}")
     return value
+
+
+def _notice_topic(raw: str, region: str | None) -> str | None:
+    """NOTICE_TOPIC_ARN: the module's topic (over-budget notices page a human), in this region; empty: none."""
+    if not raw:
+        return None
+    if not _TOPIC_ARN.fullmatch(raw):
+        raise common.ConfigError(f"environment variable NOTICE_TOPIC_ARN={common.clip(raw)!r} is not an SNS topic ARN")
+    if region and raw.split(":")[3] != region:
+        raise common.ConfigError(f"NOTICE_TOPIC_ARN={common.clip(raw)!r} is not in this function's region {region}")
+    return raw
 
 
 def _env_bool(env: Mapping[str, str], name: str) -> bool:

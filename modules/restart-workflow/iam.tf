@@ -1,5 +1,10 @@
 locals {
-  stopped_by_tag = "opskit:stopped-by"
+  stopped_by_tag   = "opskit:stopped-by"
+  metric_namespace = "opskit"
+  any_instance_arn = "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:instance/*"
+  # The alarms the guard may confirm and the state machine may read again: this account and region, or exactly
+  # the allowed ones. (Composite alarms would need "*"; both ask for metric alarms only.)
+  alarm_resources = local.allowed_alarm_names == null ? ["${local.alarm_arn_prefix}*"] : [for name in local.allowed_alarm_names : "${local.alarm_arn_prefix}${name}"]
 }
 
 # --- state machine role ----------------------------------------------------------------------------
@@ -35,14 +40,16 @@ data "aws_iam_policy_document" "state_machine" {
     resources = ["*"] # EC2 describe calls have no resource-level permissions.
   }
 
-  # Stop/start and the stopped-by tag: the watched instances by ARN, or (opt_in_tag set) any instance carrying the tag.
-  # The stopped-by tag statements allow only that one key (aws:TagKeys) and require it to be named.
+  # Every call on an instance is scoped like stop/start: the watched instances by ARN, or (opt_in_tag set)
+  # any instance carrying the tag. Only the calls the ladder (var.steps) needs are granted.
+
+  # Evidence before the first step: console output and (capture_screenshot) the console screenshot.
   dynamic "statement" {
     for_each = var.opt_in_tag == null ? [] : [var.opt_in_tag]
     content {
-      sid       = "StopStartOptedIn"
-      actions   = ["ec2:StopInstances", "ec2:StartInstances"]
-      resources = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:instance/*"]
+      sid       = "ConsoleOutputOptedIn"
+      actions   = ["ec2:GetConsoleOutput"]
+      resources = [local.any_instance_arn]
 
       condition {
         test     = "StringEquals"
@@ -55,6 +62,87 @@ data "aws_iam_policy_document" "state_machine" {
   dynamic "statement" {
     for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 ? [1] : []
     content {
+      sid       = "ConsoleOutputWatched"
+      actions   = ["ec2:GetConsoleOutput"]
+      resources = local.instance_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag != null && var.capture_screenshot ? [var.opt_in_tag] : []
+    content {
+      sid       = "ScreenshotOptedIn"
+      actions   = ["ec2:GetConsoleScreenshot"]
+      resources = [local.any_instance_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${statement.value.key}"
+        values   = [statement.value.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 && var.capture_screenshot ? [1] : []
+    content {
+      sid       = "ScreenshotWatched"
+      actions   = ["ec2:GetConsoleScreenshot"]
+      resources = local.instance_arns
+    }
+  }
+
+  # The evidence objects go under <instance>/<execution>/ of the module's bucket, for these instances only.
+  statement {
+    sid       = "SaveEvidence"
+    actions   = ["s3:PutObject"]
+    resources = var.opt_in_tag != null ? ["${module.evidence_bucket.arn}/i-*"] : [for id in values(var.instance_ids) : "${module.evidence_bucket.arn}/${id}/*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag != null && contains(local.step_kinds, "reboot") ? [var.opt_in_tag] : []
+    content {
+      sid       = "RebootOptedIn"
+      actions   = ["ec2:RebootInstances"]
+      resources = [local.any_instance_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${statement.value.key}"
+        values   = [statement.value.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 && contains(local.step_kinds, "reboot") ? [1] : []
+    content {
+      sid       = "RebootWatched"
+      actions   = ["ec2:RebootInstances"]
+      resources = local.instance_arns
+    }
+  }
+
+  # Stop/start and the stopped-by tag. The stopped-by tag statements allow only that one key (aws:TagKeys)
+  # and require it to be named.
+  dynamic "statement" {
+    for_each = var.opt_in_tag != null && contains(local.step_kinds, "stop-start") ? [var.opt_in_tag] : []
+    content {
+      sid       = "StopStartOptedIn"
+      actions   = ["ec2:StopInstances", "ec2:StartInstances"]
+      resources = [local.any_instance_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:ResourceTag/${statement.value.key}"
+        values   = [statement.value.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 && contains(local.step_kinds, "stop-start") ? [1] : []
+    content {
       sid       = "StopStartWatched"
       actions   = ["ec2:StopInstances", "ec2:StartInstances"]
       resources = local.instance_arns
@@ -62,11 +150,11 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   dynamic "statement" {
-    for_each = var.opt_in_tag == null ? [] : [var.opt_in_tag]
+    for_each = var.opt_in_tag != null && contains(local.step_kinds, "stop-start") ? [var.opt_in_tag] : []
     content {
       sid       = "StoppedByTagOptedIn"
       actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
-      resources = ["arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:instance/*"]
+      resources = [local.any_instance_arn]
 
       condition {
         test     = "StringEquals"
@@ -90,7 +178,7 @@ data "aws_iam_policy_document" "state_machine" {
   }
 
   dynamic "statement" {
-    for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 ? [1] : []
+    for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 && contains(local.step_kinds, "stop-start") ? [1] : []
     content {
       sid       = "StoppedByTagWatched"
       actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
@@ -111,12 +199,79 @@ data "aws_iam_policy_document" "state_machine" {
     }
   }
 
+  # ssm:<document> steps: SendCommand needs both the document and the instance. The documents are named
+  # exactly (an AWS-owned document's ARN has no account, the account's own documents do).
+  dynamic "statement" {
+    for_each = length(local.ssm_documents) > 0 ? [1] : []
+    content {
+      sid     = "RunCommandDocuments"
+      actions = ["ssm:SendCommand"]
+      resources = flatten([for document in local.ssm_documents : [
+        "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.region}::document/${document}",
+        "arn:${data.aws_partition.current.partition}:ssm:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:document/${document}",
+      ]])
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag != null && length(local.ssm_documents) > 0 ? [var.opt_in_tag] : []
+    content {
+      sid       = "RunCommandOptedIn"
+      actions   = ["ssm:SendCommand"]
+      resources = [local.any_instance_arn]
+
+      condition {
+        test     = "StringEquals"
+        variable = "ssm:resourceTag/${statement.value.key}"
+        values   = [statement.value.value]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = var.opt_in_tag == null && length(local.instance_arns) > 0 && length(local.ssm_documents) > 0 ? [1] : []
+    content {
+      sid       = "RunCommandWatched"
+      actions   = ["ssm:SendCommand"]
+      resources = local.instance_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.ssm_documents) > 0 ? [1] : []
+    content {
+      sid       = "CommandResult"
+      actions   = ["ssm:GetCommandInvocation"]
+      resources = ["*"] # GetCommandInvocation has no resource-level permissions.
+    }
+  }
+
+  # After each step the triggering alarm is read again; the same alarms the guard may confirm.
+  statement {
+    sid       = "ReadAlarm"
+    actions   = ["cloudwatch:DescribeAlarms"]
+    resources = local.alarm_resources
+  }
+
+  statement {
+    sid       = "OutcomeMetric"
+    actions   = ["cloudwatch:PutMetricData"]
+    resources = ["*"] # PutMetricData has no resource-level permissions; the namespace condition scopes it.
+
+    condition {
+      test     = "StringEquals"
+      variable = "cloudwatch:namespace"
+      values   = [local.metric_namespace]
+    }
+  }
+
   statement {
     sid       = "Notify"
     actions   = ["sns:Publish"]
     resources = [aws_sns_topic.notifications.arn]
   }
 
+  # The instance's lock item and the fleet's budget item, both in the module's table.
   statement {
     sid       = "ReleaseLock"
     actions   = ["dynamodb:UpdateItem"]
@@ -147,6 +302,7 @@ data "aws_iam_policy_document" "state_machine" {
     }
   }
 
+  # The topic, the table and the evidence bucket use the customer key when one is set.
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
@@ -174,18 +330,26 @@ data "aws_iam_policy_document" "guard" {
 
   # The guard confirms every alarm at its source before it claims a restart (any route, SNS and Lambda alarm
   # actions included). DescribeAlarms takes alarm ARNs as resources: this account and region, and only the
-  # allow-listed alarms when allowed_alarm_names is set. (Composite alarms would need "*"; the guard asks for
-  # metric alarms only.)
+  # allow-listed alarms when allowed_alarm_names is set.
   statement {
     sid       = "ConfirmAlarm"
     actions   = ["cloudwatch:DescribeAlarms"]
-    resources = local.allowed_alarm_names == null ? ["${local.alarm_arn_prefix}*"] : [for name in local.allowed_alarm_names : "${local.alarm_arn_prefix}${name}"]
+    resources = local.alarm_resources
   }
 
+  # The instance's lock item and the fleet's budget item. The claim is one TransactWriteItems of two Updates,
+  # which IAM authorises as dynamodb:UpdateItem on each item (there is no TransactWriteItems action).
   statement {
     sid       = "ClaimLock"
     actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.locks.arn]
+  }
+
+  # A refusal over the fleet budget pages a human through the module's topic.
+  statement {
+    sid       = "NoticeOverBudget"
+    actions   = ["sns:Publish"]
+    resources = [aws_sns_topic.notifications.arn]
   }
 
   statement {
@@ -203,7 +367,7 @@ data "aws_iam_policy_document" "guard" {
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
-      sid       = "UseOwnKeyForTable"
+      sid       = "UseOwnKeyForTable" # the table, and the topic the over-budget notice goes to
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
     }

@@ -24,17 +24,48 @@ locals {
     "arn:${data.aws_partition.current.partition}:ec2:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:instance/${id}"
   ]
 
+  # The restart ladder as the state machine reads it (restart.asl.json walks it by index).
+  ladder = [for step in var.steps : {
+    name     = step
+    kind     = startswith(step, "ssm:") ? "ssm" : step
+    document = startswith(step, "ssm:") ? substr(step, 4, -1) : ""
+  }]
+  step_kinds    = toset([for step in local.ladder : step.kind])
+  ssm_documents = [for step in local.ladder : step.document if step.kind == "ssm"]
+
   # Poll bounds: the state machine counts polls, so each timeout becomes a number of polls.
   max_stop_polls   = ceil(var.stop_timeout_seconds / var.poll_interval_seconds)
   max_start_polls  = ceil(var.start_timeout_seconds / var.poll_interval_seconds)
   max_status_polls = ceil(var.status_check_timeout_seconds / var.poll_interval_seconds)
-  # A poll (Wait, Task, Pass, Choice) writes 11 history events; a Standard execution fails at 25,000 events,
-  # which would skip the untag/release/notify path. Fixed states, retries and the failure path stay under 600.
-  worst_case_history_events = 11 * (2 * local.max_stop_polls + local.max_start_polls + local.max_status_polls) + 600
-  # Worst case: stop, forced stop, start, status checks, plus retries with backoff. The guard's lock outlives it,
-  # so an execution that dies without releasing its lock (execution timeout) frees the instance on its own.
-  execution_timeout_seconds = 2 * var.stop_timeout_seconds + var.start_timeout_seconds + var.status_check_timeout_seconds + 600
+  max_ssm_polls    = ceil(var.ssm_timeout_seconds / var.poll_interval_seconds)
+  # The longest each kind of step can poll and last: reboot waits for status checks; stop-start waits for
+  # stopped (twice: graceful, then forced), running and status checks; ssm waits for the command.
+  step_polls = {
+    reboot       = local.max_status_polls
+    "stop-start" = 2 * local.max_stop_polls + local.max_start_polls + local.max_status_polls
+    ssm          = local.max_ssm_polls
+  }
+  step_seconds = {
+    reboot       = var.status_check_timeout_seconds
+    "stop-start" = 2 * var.stop_timeout_seconds + var.start_timeout_seconds + var.status_check_timeout_seconds
+    ssm          = var.ssm_timeout_seconds
+  }
+  # A poll (Wait, Task, Pass, Choice) writes 11 history events; each step adds under 100 more (dispatch, its
+  # action, settle, alarm read, bookkeeping); evidence, release, metric, notice and retries stay under 600. A
+  # Standard execution fails at 25,000 events, which would skip the untag/release/notify path.
+  worst_case_history_events = 11 * sum(concat([0], [for step in local.ladder : local.step_polls[step.kind]])) + 100 * length(local.ladder) + 600
+  # Worst case: every step to its timeout plus its settle wait, plus evidence, retries with backoff and the end.
+  # The guard's lock outlives it, so an execution that dies without releasing its lock (execution timeout)
+  # frees the instance and its fleet slot on its own.
+  execution_timeout_seconds = sum(concat([0], [for step in local.ladder : local.step_seconds[step.kind] + var.settle_seconds])) + 600
   lock_seconds              = local.execution_timeout_seconds + 300
+
+  # Evidence links in the outcome notice open the object in the S3 console of this partition.
+  console_url = lookup({
+    aws        = "https://console.aws.amazon.com"
+    aws-cn     = "https://console.amazonaws.cn"
+    aws-us-gov = "https://console.amazonaws-us-gov.com"
+  }, data.aws_partition.current.partition, "https://console.aws.amazon.com")
 }
 
 # --- alarms ----------------------------------------------------------------------------------------
@@ -95,6 +126,25 @@ resource "aws_sns_topic" "notifications" {
   tags              = var.tags
 }
 
+# --- evidence bucket -------------------------------------------------------------------------------
+
+# Console output and screenshot saved before every remediation, under <instance>/<execution>/. Private,
+# versioned, encrypted (the customer key when set, aws/s3 otherwise), TLS-only, expiring: modules/s3-bucket.
+module "evidence_bucket" {
+  source = "../s3-bucket"
+
+  bucket_prefix             = "${lower(substr(var.name_prefix, 0, 19))}-restart-evidence-" # at most 37 characters
+  kms_key_arn               = var.kms_key_arn
+  sse_algorithm_without_key = "aws:kms"
+  bucket_key_enabled        = true
+
+  expiration_rule_id           = "expire-evidence"
+  expiration_days              = var.evidence_retention_days
+  abort_incomplete_upload_days = 1
+
+  tags = var.tags
+}
+
 # --- state machine ---------------------------------------------------------------------------------
 
 resource "aws_cloudwatch_log_group" "state_machine" {
@@ -112,14 +162,22 @@ resource "aws_sfn_state_machine" "this" {
   type     = "STANDARD"
 
   definition = templatefile("${path.module}/restart.asl.json", {
+    ladder                    = local.ladder
+    step_count                = length(local.ladder)
     poll_interval_seconds     = var.poll_interval_seconds
+    settle_seconds            = var.settle_seconds
     max_stop_polls            = local.max_stop_polls
     max_start_polls           = local.max_start_polls
     max_status_polls          = local.max_status_polls
+    max_ssm_polls             = local.max_ssm_polls
     execution_timeout_seconds = local.execution_timeout_seconds
     table_name                = aws_dynamodb_table.locks.name
     topic_arn                 = aws_sns_topic.notifications.arn
     notify_on_success         = var.notify_on_success
+    capture_screenshot        = var.capture_screenshot
+    evidence_bucket           = module.evidence_bucket.bucket
+    console_url               = local.console_url
+    region                    = data.aws_region.current.region
   })
 
   logging_configuration {
@@ -150,7 +208,7 @@ resource "aws_sfn_state_machine" "this" {
     }
     precondition {
       condition     = local.worst_case_history_events <= 25000
-      error_message = "poll_interval_seconds is too short for the stop/start/status-check timeouts: the longest run would write ${local.worst_case_history_events} execution history events (Step Functions stops a run at 25,000). Raise poll_interval_seconds or lower the timeouts."
+      error_message = "poll_interval_seconds is too short for the steps' timeouts: the longest run through steps ${jsonencode(var.steps)} would write ${local.worst_case_history_events} execution history events (Step Functions stops a run at 25,000). Raise poll_interval_seconds, lower the timeouts or shorten the ladder."
     }
     precondition {
       condition     = local.guard_environment_size <= 4096
@@ -178,11 +236,17 @@ locals {
       LOCK_SECONDS          = tostring(local.lock_seconds)
       MAX_ALARM_AGE_SECONDS = tostring(var.max_alarm_age_seconds)
       DRY_RUN               = tostring(var.dry_run)
+      # The fleet-wide budget, claimed in the same DynamoDB transaction as the instance's lock.
+      MAX_CONCURRENT_RESTARTS = tostring(var.max_concurrent_restarts)
+      MAX_RESTARTS_PER_HOUR   = tostring(var.max_restarts_per_hour)
     },
     var.opt_in_tag == null ? {} : { OPT_IN_TAG = "${var.opt_in_tag.key}=${var.opt_in_tag.value}" },
     local.allowed_alarm_names == null ? {} : { ALLOWED_ALARM_NAMES = jsonencode(local.allowed_alarm_names) },
   )
-  guard_environment = merge({ STATE_MACHINE_ARN = aws_sfn_state_machine.this.arn }, local.guard_settings)
+  guard_environment = merge(
+    { STATE_MACHINE_ARN = aws_sfn_state_machine.this.arn, NOTICE_TOPIC_ARN = aws_sns_topic.notifications.arn },
+    local.guard_settings,
+  )
 
   # Routes 2 and 3 (optional): direct Lambda alarm actions and SNS alarm topics. Whatever the route, the
   # guard confirms the alarm at its source and names the execution after the instance and the alarm's
@@ -192,10 +256,11 @@ locals {
     { for key, arn in var.alarm_topic_arns : "sns-${key}" => { principal = "sns.amazonaws.com", source_arn = arn } },
   )
 
-  # Lambda limits keys and values together to 4 KB. The state machine ARN is spelled out (its name is local.name)
-  # so the size is known at plan time and the state machine's precondition does not depend on itself.
+  # Lambda limits keys and values together to 4 KB. The state machine and topic ARNs are spelled out (both are
+  # named local.name) so the size is known at plan time and the state machine's precondition does not depend on itself.
   state_machine_arn_estimate = "arn:${data.aws_partition.current.partition}:states:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:stateMachine:${local.name}"
-  guard_environment_size = length("STATE_MACHINE_ARN") + length(local.state_machine_arn_estimate) + sum(concat([0], [
+  topic_arn_estimate         = "arn:${data.aws_partition.current.partition}:sns:${data.aws_region.current.region}:${data.aws_caller_identity.current.account_id}:${local.name}"
+  guard_environment_size = length("STATE_MACHINE_ARN") + length(local.state_machine_arn_estimate) + length("NOTICE_TOPIC_ARN") + length(local.topic_arn_estimate) + sum(concat([0], [
     for key, value in local.guard_settings : length(key) + length(value)
   ]))
 }
@@ -205,7 +270,7 @@ module "guard" {
 
   name        = local.name
   package     = "restart_guard"
-  description = "Alarm -> bounded, deduplicated EC2 restart (cooldown ${var.cooldown_seconds}s, cap ${var.max_restarts}/${var.window_seconds}s)."
+  description = "Alarm -> bounded, deduplicated EC2 restart ladder (cooldown ${var.cooldown_seconds}s, cap ${var.max_restarts}/${var.window_seconds}s, fleet ${var.max_concurrent_restarts} at once, ${var.max_restarts_per_hour}/h)."
   build_root  = var.build_root
 
   environment = local.guard_environment

@@ -24,12 +24,12 @@ output "state_machine_role_arn" {
 }
 
 output "lock_table_name" {
-  description = "DynamoDB table holding per-instance locks, restart history (cooldown/cap) and last outcome."
+  description = "DynamoDB table holding per-instance locks, restart history (cooldown/cap) and last outcome, and the fleet budget item (key opskit:fleet)."
   value       = aws_dynamodb_table.locks.name
 }
 
 output "notification_topic_arn" {
-  description = "SNS topic receiving restart outcomes (JSON: outcome, instance, alarm, step, error, cause, execution) and the guard's own alarms. Subscribe to it."
+  description = "SNS topic receiving run outcomes (JSON: outcome healed, exhausted or failed, with the step, error, cause, evidence links and execution), over-budget refusals (outcome over-budget) and the guard's own alarms. Subscribe to it."
   value       = aws_sns_topic.notifications.arn
 }
 
@@ -51,4 +51,14 @@ output "event_rule_arn" {
 output "alarm_topic_subscription_arns" {
   description = "Subscriptions of the guard to var.alarm_topic_arns, keyed the same."
   value       = { for k, s in aws_sns_topic_subscription.alarm_topics : k => s.arn }
+}
+
+output "evidence_bucket_name" {
+  description = "Bucket holding the console output and screenshot saved before each remediation, under <instance>/<execution>/ (linked from the outcome notice)."
+  value       = module.evidence_bucket.bucket
+}
+
+output "dashboard_name" {
+  description = "CloudWatch dashboard of guard decisions by reason, runs by outcome and restarts per instance (null when create_dashboard is false)."
+  value       = var.create_dashboard ? aws_cloudwatch_dashboard.this[0].dashboard_name : null
 }

@@ -35,7 +35,7 @@ variable "log_retention_days" {
 
 variable "kms_key_arn" {
   type        = string
-  description = "Customer-managed KMS key for the SNS topic, the lock table, the state machine and the log groups. Null uses AWS-managed keys (alias/aws/sns, the DynamoDB-owned key, Step Functions' own key). The key policy must let CloudWatch Logs use it."
+  description = "Customer-managed KMS key for the SNS topic, the lock table, the evidence bucket, the state machine and the log groups. Null uses AWS-managed keys (alias/aws/sns, the DynamoDB-owned key, aws/s3, Step Functions' own key). The key policy must let CloudWatch Logs use it."
   default     = null
 
   validation {
@@ -46,7 +46,7 @@ variable "kms_key_arn" {
 
 variable "instance_ids" {
   type        = map(string)
-  description = "Instances to watch, keyed by a stable name (e.g. { web-1 = \"i-0abc...\" }). Each gets an alarm built from var.alarm, and the state machine may stop/start exactly these instances (unless opt_in_tag scopes it by tag instead)."
+  description = "Instances to watch, keyed by a stable name (e.g. { web-1 = \"i-0abc...\" }). Each gets an alarm built from var.alarm, and the state machine may act on exactly these instances (evidence, reboot, stop/start, SSM commands; unless opt_in_tag scopes it by tag instead)."
   default     = {}
 
   validation {
@@ -206,7 +206,7 @@ variable "max_alarm_age_seconds" {
 
 variable "poll_interval_seconds" {
   type        = number
-  description = "Wait between two state polls of the state machine. Together with the timeouts it bounds the execution history (plan fails if the longest run could exceed Step Functions' 25,000 events, e.g. 1 s with the default timeouts)."
+  description = "Wait between two state polls of the state machine. Together with the timeouts and the ladder it bounds the execution history (plan fails if the longest run through every step could exceed Step Functions' 25,000 events, e.g. 1 s with the default timeouts)."
   default     = 15
 
   validation {
@@ -239,7 +239,7 @@ variable "start_timeout_seconds" {
 
 variable "status_check_timeout_seconds" {
   type        = number
-  description = "How long to wait for instance and system status checks to be ok after the instance is running."
+  description = "How long to wait for instance and system status checks to be ok after a reboot, or after a stop-start once the instance is running (not ok in time: the step did not heal)."
   default     = 900
 
   validation {
@@ -248,15 +248,95 @@ variable "status_check_timeout_seconds" {
   }
 }
 
+variable "steps" {
+  type        = list(string)
+  description = "The restart ladder, cheapest first: \"reboot\" (RebootInstances, then status checks), \"stop-start\" (tag, stop, forced once on timeout, start, status checks) and \"ssm:<document name>\" (SendCommand with a Command document, e.g. one that restarts a service, then its result). After each step the state machine waits settle_seconds and reads the triggering alarm again: OK ends the run as healed by that step, anything else moves to the next step; after the last one the run fails as exhausted and a notice is published. 1-5 distinct steps."
+  default     = ["reboot", "stop-start"]
+
+  validation {
+    condition = length(var.steps) >= 1 && length(var.steps) <= 5 && length(distinct(var.steps)) == length(var.steps) && alltrue([
+      for step in var.steps : contains(["reboot", "stop-start"], step) || can(regex("^ssm:[A-Za-z0-9_.-]{3,128}$", step))
+    ])
+    error_message = "steps must be 1-5 distinct entries, each \"reboot\", \"stop-start\" or \"ssm:<document name>\" (3-128 letters, digits, '_', '-' or '.')."
+  }
+}
+
+variable "settle_seconds" {
+  type        = number
+  description = "Wait after each step before the triggering alarm is read again. Give the alarm time to see healthy data: at least its period times datapoints_to_alarm (5 minutes for the default alarm)."
+  default     = 300
+
+  validation {
+    condition     = var.settle_seconds >= 30 && var.settle_seconds <= 3600 && floor(var.settle_seconds) == var.settle_seconds
+    error_message = "settle_seconds must be a whole number between 30 and 3600."
+  }
+}
+
+variable "ssm_timeout_seconds" {
+  type        = number
+  description = "How long an ssm:<document> step may run before it counts as not healed (its command status is polled every poll_interval_seconds)."
+  default     = 600
+
+  validation {
+    condition     = var.ssm_timeout_seconds >= 60 && var.ssm_timeout_seconds <= 3600 && floor(var.ssm_timeout_seconds) == var.ssm_timeout_seconds
+    error_message = "ssm_timeout_seconds must be a whole number between 60 and 3600."
+  }
+}
+
+variable "capture_screenshot" {
+  type        = bool
+  description = "Save ec2:GetConsoleScreenshot (where the instance type supports it) next to the console output before the first step. Step Functions cannot catch a payload over 256 KB (States.DataLimitExceeded): a screenshot that large would end the run before any step; turn this off if your instances' screenshots are that big."
+  default     = true
+}
+
+variable "evidence_retention_days" {
+  type        = number
+  description = "Days the evidence objects (console output and screenshot saved before each remediation, under <instance>/<execution>/) are kept in the module's bucket."
+  default     = 30
+
+  validation {
+    condition     = var.evidence_retention_days >= 1 && var.evidence_retention_days <= 3650 && floor(var.evidence_retention_days) == var.evidence_retention_days
+    error_message = "evidence_retention_days must be a whole number between 1 and 3650."
+  }
+}
+
+variable "max_concurrent_restarts" {
+  type        = number
+  description = "Fleet-wide budget: at most this many restart workflows run at once across every watched instance. The guard claims a slot in the same DynamoDB transaction as the instance's lock, cooldown and cap; over budget, the alarm is refused and a notice with outcome \"over-budget\" is published to the topic."
+  default     = 2
+
+  validation {
+    condition     = var.max_concurrent_restarts >= 1 && var.max_concurrent_restarts <= 100 && floor(var.max_concurrent_restarts) == var.max_concurrent_restarts
+    error_message = "max_concurrent_restarts must be a whole number between 1 and 100."
+  }
+}
+
+variable "max_restarts_per_hour" {
+  type        = number
+  description = "Fleet-wide budget: at most this many restart workflows start within any 60 minutes across every watched instance (claimed in the same transaction as max_concurrent_restarts)."
+  default     = 10
+
+  validation {
+    condition     = var.max_restarts_per_hour >= 1 && var.max_restarts_per_hour <= 1000 && floor(var.max_restarts_per_hour) == var.max_restarts_per_hour
+    error_message = "max_restarts_per_hour must be a whole number between 1 and 1000."
+  }
+}
+
+variable "create_dashboard" {
+  type        = bool
+  description = "Create the CloudWatch dashboard \"<name_prefix>-restart-workflow\": guard decisions by reason, executions by outcome (healed per step, exhausted, failed; Step Functions' own counts) and restarts per instance."
+  default     = true
+}
+
 variable "notify_on_success" {
   type        = bool
-  description = "Publish to the topic after a successful restart too (failures are always published)."
+  description = "Publish to the topic after a healed run too (exhausted and failed runs and over-budget refusals are always published)."
   default     = true
 }
 
 variable "dry_run" {
   type        = bool
-  description = "The guard evaluates every rule and logs its decision but never claims a lock or starts the workflow."
+  description = "The guard evaluates every rule (the fleet budget included) and logs and counts its decision but never claims a lock, starts the workflow or publishes a notice."
   default     = false
 }
 

@@ -126,6 +126,15 @@ restart_workflow = {
   window_seconds      = 43200
   notify_on_success   = false
   dry_run             = true
+  # every step kind, evidence with the screenshot, a tight fleet budget, the dashboard
+  steps                   = ["ssm:opskit-restart-app", "reboot", "stop-start"]
+  settle_seconds          = 240
+  ssm_timeout_seconds     = 300
+  capture_screenshot      = true
+  evidence_retention_days = 14
+  max_concurrent_restarts = 3
+  max_restarts_per_hour   = 6
+  create_dashboard        = true
 }
 
 enable_asg_backup = true

@@ -43,4 +43,15 @@ run "outputs_are_keyed_like_their_inputs" {
     )
     error_message = "The guard must start the state machine this module created, and be the subscriptions' endpoint."
   }
+
+  assert {
+    # the definition saves evidence to the bucket this module created, and the dashboard is this module's
+    condition = (
+      output.evidence_bucket_name == module.evidence_bucket.bucket &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.SaveConsoleOutput.Parameters.Bucket == output.evidence_bucket_name &&
+      output.dashboard_name == aws_cloudwatch_dashboard.this[0].dashboard_name &&
+      local.guard_environment.NOTICE_TOPIC_ARN == output.notification_topic_arn
+    )
+    error_message = "Evidence goes to the module's bucket; the dashboard and the notice topic are this module's."
+  }
 }

@@ -1,5 +1,6 @@
-# IAM as the README promises it (statement blocks of the aws_iam_policy_document data sources), the optional
-# routes (Lambda alarm actions, SNS alarm topics) and the guard's alarm allow-list.
+# IAM as the README promises it (statement blocks of the aws_iam_policy_document data sources): only the calls
+# the ladder's steps need, evidence and tags scoped like stop/start; the optional routes (Lambda alarm actions,
+# SNS alarm topics) and the guard's alarm allow-list.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -21,6 +22,11 @@ override_resource {
   override_during = plan
   values          = { arn = "arn:aws:sns:eu-central-1:123456789012:opskit-restart-workflow" }
 }
+override_resource {
+  target          = module.evidence_bucket.aws_s3_bucket.this
+  override_during = plan
+  values          = { bucket = "opskit-restart-evidence-1", arn = "arn:aws:s3:::opskit-restart-evidence-1" }
+}
 
 variables {
   instance_ids = { web-1 = "i-0123456789abcdef0", web-2 = "i-0fedcba9" }
@@ -31,9 +37,57 @@ run "watched_instances_are_scoped_by_arn" {
 
   assert {
     condition = toset([for s in data.aws_iam_policy_document.guard.statement : s.sid]) == toset([
-      "DescribeInstances", "ConfirmAlarm", "ClaimLock", "StartWorkflow", "CheckExecution",
+      "DescribeInstances", "ConfirmAlarm", "ClaimLock", "NoticeOverBudget", "StartWorkflow", "CheckExecution",
     ])
-    error_message = "The guard may describe instances, confirm alarms, claim its lock, start and check its executions; nothing else."
+    error_message = "The guard may describe instances, confirm alarms, claim its lock and fleet slot, publish over-budget notices, start and check its executions; nothing else."
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "NoticeOverBudget"]).actions == toset(["sns:Publish"]) &&
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "NoticeOverBudget"]).resources == toset([aws_sns_topic.notifications.arn])
+    )
+    error_message = "The guard publishes over-budget notices to this module's topic only."
+  }
+
+  assert {
+    # default ladder [reboot, stop-start], no ssm step, screenshot on
+    condition = toset([for s in data.aws_iam_policy_document.state_machine.statement : s.sid]) == toset([
+      "DescribeInstances", "ConsoleOutputWatched", "ScreenshotWatched", "SaveEvidence", "RebootWatched", "StopStartWatched", "StoppedByTagWatched",
+      "ReadAlarm", "OutcomeMetric", "Notify", "ReleaseLock", "ExecutionLogDelivery", "XRayTraces",
+    ])
+    error_message = "The state machine gets exactly the statements of the default ladder (no SSM)."
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ConsoleOutputWatched"]).actions == toset(["ec2:GetConsoleOutput"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ScreenshotWatched"]).actions == toset(["ec2:GetConsoleScreenshot"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ConsoleOutputWatched"]).resources ==
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).resources &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ScreenshotWatched"]).resources ==
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).resources &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RebootWatched"]).actions == toset(["ec2:RebootInstances"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RebootWatched"]).resources ==
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "StopStartWatched"]).resources &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "SaveEvidence"]).actions == toset(["s3:PutObject"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "SaveEvidence"]).resources == toset([
+        "arn:aws:s3:::opskit-restart-evidence-1/i-0123456789abcdef0/*", "arn:aws:s3:::opskit-restart-evidence-1/i-0fedcba9/*",
+      ])
+    )
+    error_message = "Evidence and reboot: the watched instances only; evidence objects only under those instances' prefixes."
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ReadAlarm"]).actions == toset(["cloudwatch:DescribeAlarms"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ReadAlarm"]).resources == toset(["arn:aws:cloudwatch:eu-central-1:123456789012:alarm:*"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "OutcomeMetric"]).actions == toset(["cloudwatch:PutMetricData"]) &&
+      jsonencode(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "OutcomeMetric"]).condition) == jsonencode([
+        { test = "StringEquals", values = ["opskit"], variable = "cloudwatch:namespace" },
+      ])
+    )
+    error_message = "The state machine reads this account's alarms and writes metrics to the opskit namespace only."
   }
 
   assert {
@@ -86,7 +140,7 @@ run "watched_instances_are_scoped_by_arn" {
       one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ReleaseLock"]).actions == toset(["dynamodb:UpdateItem"]) &&
       one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ReleaseLock"]).resources == toset([aws_dynamodb_table.locks.arn])
     )
-    error_message = "The state machine publishes to its topic and releases locks in its table only."
+    error_message = "The state machine publishes to its topic and releases locks (and fleet slots) in its table only."
   }
 
   assert {
@@ -152,6 +206,19 @@ run "optional_routes_with_opt_in_tag" {
   }
 
   assert {
+    condition = alltrue([
+      for sid in ["ConsoleOutputOptedIn", "ScreenshotOptedIn", "RebootOptedIn"] :
+      jsonencode(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == sid]).condition) == jsonencode([
+        { test = "StringEquals", values = ["true"], variable = "aws:ResourceTag/opskit:auto-restart" },
+      ]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == sid]).resources == toset(["arn:aws:ec2:eu-central-1:123456789012:instance/*"])
+      ]) && (
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "SaveEvidence"]).resources == toset(["arn:aws:s3:::opskit-restart-evidence-1/i-*"])
+    )
+    error_message = "With opt_in_tag, evidence and reboot require the tag; evidence objects go under instance-id prefixes only."
+  }
+
+  assert {
     condition     = !contains(keys(local.guard_environment), "ALLOWED_ALARM_NAMES")
     error_message = "Without allowed_alarm_names the guard has no allow-list (any alarm that passes its checks)."
   }
@@ -189,5 +256,59 @@ run "allow_list_limits_the_guard_and_its_describe_permission" {
     # the allow-list widens what the guard accepts from the optional routes, not what EventBridge routes
     condition     = jsondecode(local.alarm_event_pattern).detail.alarmName == ["opskit-restart-workflow-web-1", "opskit-restart-workflow-web-2", "legacy-app-cpu"]
     error_message = "The EventBridge pattern lists the watched alarms only."
+  }
+}
+
+run "ssm_steps_name_their_documents_and_instances" {
+  command = plan
+
+  variables {
+    steps = ["ssm:opskit-restart-nginx", "ssm:AWS-RunShellScript", "reboot"]
+  }
+
+  assert {
+    condition = (
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RunCommandDocuments"]).actions == toset(["ssm:SendCommand"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RunCommandDocuments"]).resources == toset([
+        "arn:aws:ssm:eu-central-1::document/opskit-restart-nginx",
+        "arn:aws:ssm:eu-central-1:123456789012:document/opskit-restart-nginx",
+        "arn:aws:ssm:eu-central-1::document/AWS-RunShellScript",
+        "arn:aws:ssm:eu-central-1:123456789012:document/AWS-RunShellScript",
+      ]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RunCommandWatched"]).resources == toset([
+        "arn:aws:ec2:eu-central-1:123456789012:instance/i-0123456789abcdef0",
+        "arn:aws:ec2:eu-central-1:123456789012:instance/i-0fedcba9",
+      ]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "CommandResult"]).actions == toset(["ssm:GetCommandInvocation"])
+    )
+    error_message = "ssm steps: SendCommand for exactly their documents and the watched instances; GetCommandInvocation to read the result."
+  }
+
+  assert {
+    # no stop-start step: no stop, start or tag permission at all
+    condition     = length([for s in data.aws_iam_policy_document.state_machine.statement : s if startswith(s.sid, "StopStart") || startswith(s.sid, "StoppedByTag")]) == 0
+    error_message = "Without a stop-start step the state machine may neither stop, start nor tag instances."
+  }
+}
+
+run "ssm_steps_with_opt_in_tag_and_no_screenshot" {
+  command = plan
+
+  variables {
+    steps              = ["ssm:opskit-restart-nginx"]
+    opt_in_tag         = { key = "opskit:auto-restart", value = "true" }
+    capture_screenshot = false
+  }
+
+  assert {
+    condition = (
+      jsonencode(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RunCommandOptedIn"]).condition) == jsonencode([
+        { test = "StringEquals", values = ["true"], variable = "ssm:resourceTag/opskit:auto-restart" },
+      ]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "RunCommandOptedIn"]).resources == toset(["arn:aws:ec2:eu-central-1:123456789012:instance/*"]) &&
+      one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "ConsoleOutputOptedIn"]).actions == toset(["ec2:GetConsoleOutput"]) &&
+      length([for s in data.aws_iam_policy_document.state_machine.statement : s if startswith(s.sid, "Screenshot") || startswith(s.sid, "Reboot") || startswith(s.sid, "StopStart")]) == 0
+    )
+    error_message = "With opt_in_tag, SendCommand requires the tag on the instance (ssm:resourceTag); without capture_screenshot no GetConsoleScreenshot; no reboot or stop-start grants."
   }
 }

@@ -1,5 +1,6 @@
-# What restart-workflow renders from its inputs: the alarms, restart.asl.json (waits, poll bounds, timeout),
-# the EventBridge pattern, the guard's environment, the lock table, the topic and the state machine settings.
+# What restart-workflow renders from its inputs: the alarms, restart.asl.json (ladder, waits, poll bounds,
+# timeout, evidence bucket and links), the EventBridge pattern, the guard's environment, the lock table, the
+# topic, the evidence bucket, the dashboard and the state machine settings.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -16,6 +17,14 @@ override_resource {
   target          = aws_sfn_state_machine.this
   override_during = plan
   values          = { arn = "arn:aws:states:eu-central-1:123456789012:stateMachine:opskit-restart-workflow" }
+}
+override_resource {
+  target          = module.evidence_bucket.aws_s3_bucket.this
+  override_during = plan
+  values = {
+    bucket = "opskit-restart-evidence-20240514091241421000000001"
+    arn    = "arn:aws:s3:::opskit-restart-evidence-20240514091241421000000001"
+  }
 }
 
 variables {
@@ -48,27 +57,54 @@ run "defaults" {
   }
 
   assert {
+    # reboot: status checks (900 s) + settle (300 s); stop-start: 2 * 600 + 600 + 900 + settle; + 600 for the rest
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).TimeoutSeconds == 2 * 600 + 600 + 900 + 600 &&
+      jsondecode(aws_sfn_state_machine.this.definition).TimeoutSeconds == (900 + 300) + (2 * 600 + 600 + 900 + 300) + 600 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.WaitForStopped.Seconds == 15 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.WaitForRunning.Seconds == 15 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.WaitForStatusChecks.Seconds == 15 &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.WaitForCommand.Seconds == 15 &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Settle.Seconds == 300 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.IsStopped.Choices[1].NumericGreaterThanEquals == 40 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.IsRunning.Choices[1].NumericGreaterThanEquals == 40 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.AreChecksOk.Choices[1].NumericGreaterThanEquals == 60 &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.notifyOnSuccess == true
+      jsondecode(aws_sfn_state_machine.this.definition).States.IsCommandDone.Choices[2].NumericGreaterThanEquals == 40 &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.notifyOnSuccess == true &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.captureScreenshot == true
     )
-    error_message = "Default definition: 15 s polls, 40/40/60 polls (600/600/900 s), execution timeout 3300 s, success notified."
+    error_message = "Default definition: 15 s polls, 40/40/60/40 polls (600/600/900/600 s), 300 s settle, execution timeout 4800 s, success notified, screenshot captured."
+  }
+
+  assert {
+    # the default ladder: reboot first, then stop-start; the state machine walks it by index
+    condition = (
+      jsonencode(jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.ladder) == jsonencode([
+        { document = "", kind = "reboot", name = "reboot" },
+        { document = "", kind = "stop-start", name = "stop-start" },
+      ]) &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.HasNextStep.Choices[0].NumericGreaterThanEquals == 2 &&
+      local.worst_case_history_events == 11 * (60 + (2 * 40 + 40 + 60)) + 100 * 2 + 600
+    )
+    error_message = "Default ladder [reboot, stop-start]: ${jsonencode(jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.ladder)}"
+  }
+
+  assert {
+    condition = (
+      jsondecode(aws_sfn_state_machine.this.definition).States.SaveConsoleOutput.Parameters.Bucket == module.evidence_bucket.bucket &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.SaveScreenshot.Parameters.Bucket == module.evidence_bucket.bucket &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.ConsoleOutputSaved.Parameters["link.$"] == "States.Format('https://console.aws.amazon.com/s3/object/opskit-restart-evidence-20240514091241421000000001?region=eu-central-1&prefix={}/{}/console-output.log.b64', $.InstanceId, $$.Execution.Name)" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.ScreenshotSaved.Parameters["saved.$"] == "States.Format('s3://opskit-restart-evidence-20240514091241421000000001/{}/{}/console-screenshot.jpg.b64', $.InstanceId, $$.Execution.Name)"
+    )
+    error_message = "Evidence goes to this module's bucket under <instance>/<execution>/, linked in this partition's S3 console."
   }
 
   assert {
     condition = (
       jsondecode(aws_sfn_state_machine.this.definition).States.ReleaseLock.Parameters.TableName == "opskit-restart-workflow-locks" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.ReleaseLockOnFailure.Parameters.TableName == "opskit-restart-workflow-locks" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.NotifySuccess.Parameters.TopicArn == "arn:aws:sns:eu-central-1:123456789012:opskit-restart-workflow" &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.NotifyFailure.Parameters.TopicArn == "arn:aws:sns:eu-central-1:123456789012:opskit-restart-workflow"
+      jsondecode(aws_sfn_state_machine.this.definition).States.ReleaseFleetSlot.Parameters.TableName == "opskit-restart-workflow-locks" &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Notify.Parameters.TopicArn == "arn:aws:sns:eu-central-1:123456789012:opskit-restart-workflow"
     )
-    error_message = "The definition must release the lock in this module's table and notify this module's topic."
+    error_message = "The definition must release the lock and the fleet slot in this module's table and notify this module's topic."
   }
 
   assert {
@@ -111,22 +147,28 @@ run "defaults" {
 
   assert {
     condition = jsonencode(local.guard_environment) == jsonencode({
-      STATE_MACHINE_ARN     = "arn:aws:states:eu-central-1:123456789012:stateMachine:opskit-restart-workflow"
-      LOCK_TABLE            = "opskit-restart-workflow-locks"
-      COOLDOWN_SECONDS      = "1800"
-      MAX_RESTARTS          = "3"
-      WINDOW_SECONDS        = "86400"
-      LOCK_SECONDS          = "3600"
-      MAX_ALARM_AGE_SECONDS = "3600"
-      DRY_RUN               = "false"
+      COOLDOWN_SECONDS        = "1800"
+      DRY_RUN                 = "false"
+      LOCK_SECONDS            = "5100"
+      LOCK_TABLE              = "opskit-restart-workflow-locks"
+      MAX_ALARM_AGE_SECONDS   = "3600"
+      MAX_CONCURRENT_RESTARTS = "2"
+      MAX_RESTARTS            = "3"
+      MAX_RESTARTS_PER_HOUR   = "10"
+      NOTICE_TOPIC_ARN        = "arn:aws:sns:eu-central-1:123456789012:opskit-restart-workflow"
+      STATE_MACHINE_ARN       = "arn:aws:states:eu-central-1:123456789012:stateMachine:opskit-restart-workflow"
+      WINDOW_SECONDS          = "86400"
     })
     error_message = "Default guard environment: ${jsonencode(local.guard_environment)}"
   }
 
   assert {
-    # the estimate used by the 4 KB precondition spells out the same ARN
-    condition     = local.state_machine_arn_estimate == local.guard_environment.STATE_MACHINE_ARN
-    error_message = "The environment size estimate must use the state machine's real ARN."
+    # the estimate used by the 4 KB precondition spells out the same ARNs
+    condition = (
+      local.state_machine_arn_estimate == local.guard_environment.STATE_MACHINE_ARN &&
+      local.topic_arn_estimate == local.guard_environment.NOTICE_TOPIC_ARN
+    )
+    error_message = "The environment size estimate must use the state machine's and the topic's real ARNs."
   }
 
   assert {
@@ -142,6 +184,56 @@ run "defaults" {
   assert {
     condition     = length(aws_sns_topic_subscription.alarm_topics) == 0 && length(local.guard_allowed_triggers) == 0
     error_message = "Without alarm_topic_arns/alarm_action_arns no subscription or invoke grant exists."
+  }
+}
+
+run "dashboard_shows_decisions_outcomes_and_restarts_per_instance" {
+  command = plan
+
+  variables {
+    steps = ["reboot", "ssm:opskit-restart-app", "stop-start"]
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_dashboard.this[0].dashboard_name == "opskit-restart-workflow" &&
+      output.dashboard_name == "opskit-restart-workflow" &&
+      length(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets) == 4
+    )
+    error_message = "One dashboard named after the module, with four widgets."
+  }
+
+  assert {
+    # one line per guard reason code, in this deployment's dimensions (handler.REASONS, cross-checked in pytest)
+    condition = (
+      jsonencode(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[0].properties.metrics[0]) ==
+      jsonencode(["opskit", "Started", "Module", "restart-workflow", "Workflow", "opskit-restart-workflow", { label = "Started" }]) &&
+      jsonencode(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[0].properties.metrics[1]) ==
+      jsonencode(["opskit", "OverBudget", "Module", "restart-workflow", "Workflow", "opskit-restart-workflow", { label = "OverBudget" }]) &&
+      length(jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[0].properties.metrics) == length(local.decision_reasons) &&
+      jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[0].properties.stat == "Sum"
+    )
+    error_message = "Widget 1: every guard decision by reason."
+  }
+
+  assert {
+    # healed per ladder step, exhausted (at the last step), failed (stop-start is the only step that aborts)
+    condition = jsonencode([for m in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[1].properties.metrics : [m[1], m[7]]]) == jsonencode([
+      ["Healed", "reboot"], ["Healed", "ssm:opskit-restart-app"], ["Healed", "stop-start"], ["Exhausted", "stop-start"], ["Failed", "stop-start"],
+    ])
+    error_message = "Widget 2: runs by outcome per ladder step."
+  }
+
+  assert {
+    condition = (
+      jsonencode([for m in jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[2].properties.metrics : [m[0], m[1], m[3]]]) == jsonencode([
+        for name in ["ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] :
+        ["AWS/States", name, "arn:aws:states:eu-central-1:123456789012:stateMachine:opskit-restart-workflow"]
+      ]) &&
+      jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[3].type == "log" &&
+      jsondecode(aws_cloudwatch_dashboard.this[0].dashboard_body).widgets[3].properties.query == "SOURCE '/aws/lambda/opskit-restart-workflow' | filter decision = \"started\" | stats count(*) as restarts by instance_id | sort restarts desc | limit 50"
+    )
+    error_message = "Widgets 3 and 4: Step Functions' own execution counts for this state machine; restarts per instance from the guard's log."
   }
 }
 
@@ -161,6 +253,14 @@ run "timing_and_settings" {
     dry_run                      = true
     state_machine_log_level      = "ALL"
     tracing_enabled              = false
+    steps                        = ["ssm:opskit-restart-app", "stop-start"]
+    settle_seconds               = 120
+    ssm_timeout_seconds          = 300
+    capture_screenshot           = false
+    evidence_retention_days      = 7
+    max_concurrent_restarts      = 5
+    max_restarts_per_hour        = 30
+    create_dashboard             = false
     alarm = {
       metric_name         = "StatusCheckFailed"
       statistic           = "Maximum"
@@ -175,21 +275,46 @@ run "timing_and_settings" {
 
   assert {
     condition = (
-      jsondecode(aws_sfn_state_machine.this.definition).TimeoutSeconds == 2 * 610 + 300 + 900 + 600 &&
+      jsondecode(aws_sfn_state_machine.this.definition).TimeoutSeconds == (300 + 120) + (2 * 610 + 300 + 900 + 120) + 600 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.WaitForStopped.Seconds == 20 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.WaitForRunning.Seconds == 20 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.WaitForStatusChecks.Seconds == 20 &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.WaitForCommand.Seconds == 20 &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Settle.Seconds == 120 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.IsStopped.Choices[1].NumericGreaterThanEquals == 31 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.IsRunning.Choices[1].NumericGreaterThanEquals == 15 &&
       jsondecode(aws_sfn_state_machine.this.definition).States.AreChecksOk.Choices[1].NumericGreaterThanEquals == 45 &&
-      jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.notifyOnSuccess == false
+      jsondecode(aws_sfn_state_machine.this.definition).States.IsCommandDone.Choices[2].NumericGreaterThanEquals == 15 &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.notifyOnSuccess == false &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.captureScreenshot == false
     )
-    error_message = "Definition must carry the configured wait (20 s), polls ceil(timeout / wait) and the execution timeout."
+    error_message = "Definition must carry the configured wait (20 s), settle (120 s), polls ceil(timeout / wait) and the ladder's execution timeout."
   }
 
   assert {
     condition = (
-      local.guard_environment.LOCK_SECONDS == tostring(2 * 610 + 300 + 900 + 600 + 300) &&
+      jsonencode(jsondecode(aws_sfn_state_machine.this.definition).States.Init.Parameters.ladder) == jsonencode([
+        { document = "opskit-restart-app", kind = "ssm", name = "ssm:opskit-restart-app" },
+        { document = "", kind = "stop-start", name = "stop-start" },
+      ]) &&
+      jsondecode(aws_sfn_state_machine.this.definition).States.HasNextStep.Choices[0].NumericGreaterThanEquals == 2 &&
+      local.worst_case_history_events == 11 * (15 + (2 * 31 + 15 + 45)) + 100 * 2 + 600
+    )
+    error_message = "The ladder is passed in order, ssm steps with their document; the history bound counts each step's polls."
+  }
+
+  assert {
+    condition = (
+      length(aws_cloudwatch_dashboard.this) == 0 && output.dashboard_name == null
+    )
+    error_message = "create_dashboard = false creates no dashboard."
+  }
+
+  assert {
+    condition = (
+      local.guard_environment.LOCK_SECONDS == tostring((300 + 120) + (2 * 610 + 300 + 900 + 120) + 600 + 300) &&
+      local.guard_environment.MAX_CONCURRENT_RESTARTS == "5" &&
+      local.guard_environment.MAX_RESTARTS_PER_HOUR == "30" &&
       local.guard_environment.COOLDOWN_SECONDS == "0" &&
       local.guard_environment.MAX_RESTARTS == "100" &&
       local.guard_environment.WINDOW_SECONDS == "60" &&

@@ -27,11 +27,17 @@ run "lowest_accepted_values" {
     max_restarts                 = 1
     window_seconds               = 60
     max_alarm_age_seconds        = 60
-    poll_interval_seconds        = 3 # 11 * (2 * 20 + 20 + 20) + 600 = 1480 history events
+    poll_interval_seconds        = 3 # one reboot step: 11 * 20 + 100 + 600 = 920 history events
     stop_timeout_seconds         = 60
     start_timeout_seconds        = 60
     status_check_timeout_seconds = 60
     state_machine_log_level      = "ERROR"
+    steps                        = ["reboot"]
+    settle_seconds               = 30
+    ssm_timeout_seconds          = 60
+    evidence_retention_days      = 1
+    max_concurrent_restarts      = 1
+    max_restarts_per_hour        = 1
     alarm = {
       period              = 10
       evaluation_periods  = 1
@@ -43,7 +49,7 @@ run "lowest_accepted_values" {
   }
 
   assert {
-    condition     = local.max_stop_polls == 20 && local.max_start_polls == 20 && local.max_status_polls == 20
+    condition     = local.max_stop_polls == 20 && local.max_start_polls == 20 && local.max_status_polls == 20 && local.max_ssm_polls == 20
     error_message = "60 s timeouts with 3 s polls are 20 polls each."
   }
 }
@@ -69,6 +75,12 @@ run "highest_accepted_values" {
     start_timeout_seconds        = 3600
     status_check_timeout_seconds = 3600
     state_machine_log_level      = "ALL"
+    steps                        = ["reboot", "stop-start", "ssm:${join("", [for i in range(128) : "d"])}", "ssm:AWS-RunShellScript", "ssm:a.b_c-d"]
+    settle_seconds               = 3600
+    ssm_timeout_seconds          = 3600
+    evidence_retention_days      = 3650
+    max_concurrent_restarts      = 100
+    max_restarts_per_hour        = 1000
     alarm = {
       period              = 30
       evaluation_periods  = 10
@@ -83,21 +95,27 @@ run "highest_accepted_values" {
     condition     = local.guard_environment_size <= 4096
     error_message = "The longest names still fit the guard's environment: ${local.guard_environment_size}."
   }
+
+  assert {
+    # the longest possible run (every step at its longest) still fits the guard's LOCK_SECONDS bound of a day
+    condition     = local.lock_seconds == (3600 + 3600) + (4 * 3600 + 3600) + 3 * (3600 + 3600) + 600 + 300 && local.lock_seconds <= 86400
+    error_message = "Longest lock: ${local.lock_seconds} s."
+  }
 }
 
 run "worst_case_history_at_the_limit_is_accepted" {
   command = plan
 
   variables {
-    # 11 * (2 * 3600 + 3600 + 3600) / 7 polls, rounded up per timeout: 11 * (2 * 515 + 515 + 515) + 600 = 23260
-    poll_interval_seconds        = 7
+    # default ladder: reboot (400 status polls) + stop-start (2 * 400 + 400 + 400): 11 * 2000 + 100 * 2 + 600 = 22800
+    poll_interval_seconds        = 9
     stop_timeout_seconds         = 3600
     start_timeout_seconds        = 3600
     status_check_timeout_seconds = 3600
   }
 
   assert {
-    condition     = local.worst_case_history_events == 23260
+    condition     = local.worst_case_history_events == 22800
     error_message = "History estimate: ${local.worst_case_history_events}."
   }
 }
@@ -120,12 +138,19 @@ run "values_below_their_range_fail" {
     alarm_names                  = [""]
     allowed_alarm_names          = [""]
     opt_in_tag                   = { key = "", value = "true" }
+    steps                        = []
+    settle_seconds               = 29
+    ssm_timeout_seconds          = 59
+    evidence_retention_days      = 0
+    max_concurrent_restarts      = 0
+    max_restarts_per_hour        = 0
   }
 
   expect_failures = [
     var.name_prefix, var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds,
     var.poll_interval_seconds, var.stop_timeout_seconds, var.start_timeout_seconds, var.status_check_timeout_seconds,
-    var.alarm_names, var.allowed_alarm_names, var.opt_in_tag,
+    var.alarm_names, var.allowed_alarm_names, var.opt_in_tag, var.steps, var.settle_seconds, var.ssm_timeout_seconds,
+    var.evidence_retention_days, var.max_concurrent_restarts, var.max_restarts_per_hour,
   ]
 }
 
@@ -145,12 +170,19 @@ run "values_above_their_range_fail" {
     alarm_names                  = [join("", [for i in range(256) : "n"])]
     allowed_alarm_names          = [join("", [for i in range(256) : "m"])]
     opt_in_tag                   = { key = join("", [for i in range(129) : "k"]), value = "true" }
+    steps                        = ["reboot", "stop-start", "ssm:doc-1", "ssm:doc-2", "ssm:doc-3", "ssm:doc-4"]
+    settle_seconds               = 3601
+    ssm_timeout_seconds          = 3601
+    evidence_retention_days      = 3651
+    max_concurrent_restarts      = 101
+    max_restarts_per_hour        = 1001
   }
 
   expect_failures = [
     var.name_prefix, var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds,
     var.poll_interval_seconds, var.stop_timeout_seconds, var.start_timeout_seconds, var.status_check_timeout_seconds,
-    var.alarm_names, var.allowed_alarm_names, var.opt_in_tag,
+    var.alarm_names, var.allowed_alarm_names, var.opt_in_tag, var.steps, var.settle_seconds, var.ssm_timeout_seconds,
+    var.evidence_retention_days, var.max_concurrent_restarts, var.max_restarts_per_hour,
   ]
 }
 
@@ -166,11 +198,17 @@ run "fractions_fail" {
     stop_timeout_seconds         = 600.5 # would reach the guard as LOCK_SECONDS "3900.5", which it refuses
     start_timeout_seconds        = 600.5
     status_check_timeout_seconds = 900.5
+    settle_seconds               = 300.5
+    ssm_timeout_seconds          = 600.5
+    evidence_retention_days      = 30.5
+    max_concurrent_restarts      = 2.5
+    max_restarts_per_hour        = 10.5
   }
 
   expect_failures = [
     var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds, var.poll_interval_seconds,
-    var.stop_timeout_seconds, var.start_timeout_seconds, var.status_check_timeout_seconds,
+    var.stop_timeout_seconds, var.start_timeout_seconds, var.status_check_timeout_seconds, var.settle_seconds,
+    var.ssm_timeout_seconds, var.evidence_retention_days, var.max_concurrent_restarts, var.max_restarts_per_hour,
   ]
 }
 
@@ -206,6 +244,48 @@ run "malformed_keys_fail" {
   }
 
   expect_failures = [var.instance_ids, var.alarm_action_arns, var.alarm_topic_arns, var.opt_in_tag]
+}
+
+# var.steps: one rule (known names, distinct, 1-5); each way to break it gets its own run.
+
+run "unknown_step_fails" {
+  command = plan
+
+  variables {
+    steps = ["reboot", "restart"]
+  }
+
+  expect_failures = [var.steps]
+}
+
+run "duplicate_step_fails" {
+  command = plan
+
+  variables {
+    steps = ["reboot", "stop-start", "reboot"]
+  }
+
+  expect_failures = [var.steps]
+}
+
+run "malformed_ssm_document_name_fails" {
+  command = plan
+
+  variables {
+    steps = ["ssm:ab"] # 2 characters; names are 3-128 of letters, digits, '_', '-', '.'
+  }
+
+  expect_failures = [var.steps]
+}
+
+run "ssm_document_name_with_a_space_fails" {
+  command = plan
+
+  variables {
+    steps = ["ssm:restart nginx"]
+  }
+
+  expect_failures = [var.steps]
 }
 
 run "instance_id_with_a_trailing_character_fails" {
@@ -286,7 +366,13 @@ run "history_over_25000_events_fails" {
   command = plan
 
   variables {
-    poll_interval_seconds = 1 # 11 * (2 * 600 + 600 + 900) + 600 = 30300 events
+    # the limit run above plus an ssm step of 400 polls: 11 * 2400 + 100 * 3 + 600 = 27300 events
+    poll_interval_seconds        = 9
+    stop_timeout_seconds         = 3600
+    start_timeout_seconds        = 3600
+    status_check_timeout_seconds = 3600
+    ssm_timeout_seconds          = 3600
+    steps                        = ["reboot", "stop-start", "ssm:opskit-restart-app"]
   }
 
   expect_failures = [aws_sfn_state_machine.this]
