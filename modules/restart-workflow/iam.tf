@@ -306,9 +306,20 @@ data "aws_iam_policy_document" "state_machine" {
   dynamic "statement" {
     for_each = var.kms_key_arn == null ? [] : [var.kms_key_arn]
     content {
-      sid       = "UseOwnKey"
+      sid       = "UseOwnKey" # its own encrypted execution data, the lock table, the notice topic, the evidence bucket
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values = [
+          "states.${local.region}.amazonaws.com",
+          "dynamodb.${local.region}.amazonaws.com",
+          "sns.${local.region}.amazonaws.com",
+          "s3.${local.region}.amazonaws.com",
+        ]
+      }
     }
   }
 }
@@ -370,6 +381,12 @@ data "aws_iam_policy_document" "guard" {
       sid       = "UseOwnKeyForTable" # the table, and the topic the over-budget notice goes to
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["dynamodb.${local.region}.amazonaws.com", "sns.${local.region}.amazonaws.com"]
+      }
     }
   }
 }

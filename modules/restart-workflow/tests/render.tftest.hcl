@@ -371,9 +371,11 @@ run "customer_managed_key" {
   assert {
     condition = (
       one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "UseOwnKey"]).resources == toset([var.kms_key_arn]) &&
-      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "UseOwnKeyForTable"]).resources == toset([var.kms_key_arn])
+      one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "UseOwnKeyForTable"]).resources == toset([var.kms_key_arn]) &&
+      toset(one(one([for s in data.aws_iam_policy_document.state_machine.statement : s if s.sid == "UseOwnKey"]).condition).values) == toset([for s in ["states", "dynamodb", "sns", "s3"] : "${s}.eu-central-1.amazonaws.com"]) &&
+      toset(one(one([for s in data.aws_iam_policy_document.guard.statement : s if s.sid == "UseOwnKeyForTable"]).condition).values) == toset([for s in ["dynamodb", "sns"] : "${s}.eu-central-1.amazonaws.com"])
     )
-    error_message = "The state machine and the guard may use exactly the configured key."
+    error_message = "The state machine and the guard may use exactly the configured key, and only through the services holding their data (kms:ViaService)."
   }
 }
 
