@@ -39,6 +39,11 @@ def client(service: str) -> Any:
     return _clients[service]
 
 
+def reset_clients() -> None:
+    """Forget the test's own clients (call it inside each new moto mock)."""
+    _clients.clear()
+
+
 @pytest.fixture
 def world(load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch) -> Iterator[ModuleType]:
     """moto, the configured schedules, no summary topic, verification off; sleep() never waits."""
