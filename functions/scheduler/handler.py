@@ -52,11 +52,12 @@ from scheduler_base import (
     Run,
     error_text,
 )
-from scheduler_request import ACTIONS, KINDS, MANUAL, Config, Request, parse
+from scheduler_request import ACTIONS, KINDS, MANUAL, MAX_INSTANCE_IDS, MAX_OVERRIDE_DAYS, Config, Request, parse
+from scheduler_request import INSTANCE_ID as _INSTANCE_ID  # scripts/invoke.py checks ids the same way
 
 __all__ = [
-    "ACTIONS", "KINDS", "MANUAL", "MUTED_BY_TAG", "OVERRIDE_TAG", "SAVED_SIZE_TAG", "STOPPED_BY_TAG",
-    "Config", "Request", "config", "handler", "parse",
+    "ACTIONS", "KINDS", "MANUAL", "MAX_INSTANCE_IDS", "MAX_OVERRIDE_DAYS", "MUTED_BY_TAG", "OVERRIDE_TAG",
+    "SAVED_SIZE_TAG", "STOPPED_BY_TAG", "_INSTANCE_ID", "Config", "Request", "config", "handler", "parse",
 ]  # fmt: skip
 
 log = common.get_logger(__name__)
