@@ -204,3 +204,24 @@ def test_a_payload_without_resources_keeps_the_original_three_kinds(world: Modul
     event = {"action": "stop", "schedule": "office-hours"}
     assert world.handler(event)["succeeded"] == [iid]
     assert ecs_state("api")[0] == 2
+
+
+def test_a_listing_aws_refuses_fails_its_kind_and_the_others_still_run(world: ModuleType) -> None:
+    (iid,) = launch({"Schedule": "office-hours"})
+    ecs_service("api", 2)
+    redshift_cluster("warehouse")
+
+    def refuse(params: dict[str, Any], **_: Any) -> None:
+        if params.get("ResourceTypeFilters") == ["ecs:service"]:
+            raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "GetResources")
+
+    opskit_common.client("resourcegroupstaggingapi").meta.events.register(
+        "before-parameter-build.tagging.GetResources", refuse
+    )
+    with pytest.raises(opskit_common.PartialFailure, match="1 failed") as raised:
+        world.handler(scheduled("stop", ["ecs", "ec2", "redshift"]))
+    result = raised.value.result
+    assert result["failed"] == [
+        {"id": "ecs", "error": "could not list the ecs resources of the schedule: ThrottlingException: slow down"}
+    ]
+    assert sorted(result["succeeded"]) == sorted([iid, "redshift/warehouse"]) and ecs_state("api")[0] == 2

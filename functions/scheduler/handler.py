@@ -111,11 +111,11 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     if request.action == "stop":
         if "alarms" in request.resources:
             scheduler_alarms.mute(run)  # before anything is stopped
-        for _, act in steps:
-            act(run)
+        for kind, act in steps:
+            _step(run, kind, act)
     else:
-        for _, act in reversed(steps):
-            act(run)
+        for kind, act in reversed(steps):
+            _step(run, kind, act)
         if "alarms" in request.resources:
             scheduler_alarms.unmute(run)  # after every start was verified, only when none failed
 
@@ -128,6 +128,16 @@ def handler(event: Any, context: Any = None) -> dict[str, Any]:
     if request.override_value is not None:
         result["override"] = {"key": OVERRIDE_TAG, "value": request.override_value}
     return _finish(run, result)
+
+
+def _step(run: Run, kind: str, act: Callable[[Run], None]) -> None:
+    """One kind. Each resource's own calls report their failures; what escapes is the listing itself
+    (a describe AWS refused or did not answer): that kind fails as a whole and the next one still runs."""
+    try:
+        act(run)
+    except AWS_ERRORS as exc:
+        run.outcome.fail(kind, f"could not list the {kind} resources of the schedule: {error_text(exc)}")
+        log.error("listing failed", extra={"kind": kind, "error": error_text(exc)})
 
 
 def _finish(run: Run, result: dict[str, Any]) -> dict[str, Any]:
