@@ -34,7 +34,7 @@ _SERVICE_ARN = re.compile(
 
 
 def _parse_size(value: str) -> tuple[int, int, int] | None:
-    match = re.fullmatch(r"min=(\d{1,9}),max=(\d{1,9}),desired=(\d{1,9})", value or "")
+    match = re.fullmatch(r"min=(\d+),max=(\d+),desired=(\d+)", value or "")
     return (int(match[1]), int(match[2]), int(match[3])) if match else None
 
 

@@ -12,6 +12,10 @@ locals {
   # and its SCHEDULE_NAMES list both come from here, so the two cannot disagree.
   schedule_names = sort(keys(var.schedules))
 
+  # A run over a large estate makes a few hundred calls (one UpdateService per ECS service, one TagResource
+  # per alarm) besides the bounded start verification.
+  function_timeout = var.verify_timeout_seconds + 300
+
   # Run summaries go to the given topic, or to a topic this module creates for e-mail subscriptions.
   notify                 = var.notification_topic_arn != null || length(var.notification_emails) > 0
   create_topic           = var.notification_topic_arn == null && length(var.notification_emails) > 0
@@ -46,9 +50,7 @@ module "function" {
   package     = "scheduler"
   description = "Starts and stops ${var.tag_key}-tagged EC2, Auto Scaling, ECS, RDS, DocumentDB, Neptune and Redshift on named schedules; mutes tagged alarms."
   build_root  = var.build_root
-  # A run over a large fleet makes a few hundred calls (one UpdateService per ECS service, one TagResource
-  # per alarm) besides the bounded start verification.
-  timeout     = var.verify_timeout_seconds + 300
+  timeout     = local.function_timeout
   environment = local.function_environment
   policy_documents = {
     scheduler = data.aws_iam_policy_document.function.json

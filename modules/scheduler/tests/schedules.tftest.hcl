@@ -162,6 +162,11 @@ run "function_environment" {
     }
     error_message = "Function environment: ${jsonencode(local.function_environment)}"
   }
+
+  assert {
+    condition     = local.function_timeout == 345
+    error_message = "The function may run the verification plus 300 seconds of calls: ${local.function_timeout}."
+  }
 }
 
 run "every_kind_and_yearly_skip_dates_reach_the_payload" {
