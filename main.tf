@@ -20,6 +20,8 @@ module "scheduler" {
   hibernate              = var.scheduler.hibernate
   verify_timeout_seconds = var.scheduler.verify_timeout_seconds
   volume_kms_key_arns    = var.scheduler.volume_kms_key_arns
+  notification_topic_arn = var.scheduler.notification_topic_arn
+  notification_emails    = var.scheduler.notification_emails
   create_alarms          = local.create_alarms
   alarm_topic_arn        = var.alarm_topic_arn
   log_level              = var.log_level

@@ -87,7 +87,7 @@ variable "alarm_topic_arn" {
 
 variable "enable_scheduler" {
   type        = bool
-  description = "Deploy the scheduler (start/stop tagged EC2, ASG and RDS on named schedules)."
+  description = "Deploy the scheduler (start/stop tagged EC2, ASG, ECS, RDS, DocumentDB, Neptune and Redshift on named schedules; mute tagged alarms)."
   default     = false
 }
 
@@ -108,8 +108,10 @@ variable "scheduler" {
     hibernate              = optional(bool, false)
     verify_timeout_seconds = optional(number, 30)
     volume_kms_key_arns    = optional(list(string), [])
+    notification_topic_arn = optional(string)
+    notification_emails    = optional(map(string), {})
   })
-  description = "Scheduler settings: named schedules keyed by tag value, and the tag key. See modules/scheduler/README.md."
+  description = "Scheduler settings: named schedules keyed by tag value (resources: ec2, asg, rds, ecs, redshift, alarms; skip_dates YYYY-MM-DD or MM-DD), the tag key, and where one summary per run goes (an existing topic, or e-mail addresses for a topic the module creates). See modules/scheduler/README.md."
   default     = {}
 }
 

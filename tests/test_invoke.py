@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+import time_machine
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
@@ -193,3 +194,66 @@ def test_script_runs_as_the_makefile_calls_it():
     )
     assert done.returncode == 2
     assert "--action must be start or stop" in done.stderr
+
+
+# --- --until (issue 13: overrides that expire) -------------------------------------------------------
+
+NOW = "2026-12-01T09:00:00+00:00"
+
+
+def test_until_is_sent_as_the_override_in_utc(cli, lam):
+    with Stubber(lam) as stub, time_machine.travel(NOW, tick=False):
+        stub.add_response("invoke", {"StatusCode": 200, "Payload": body({})})
+        argv = ["--action", "start", "--function", FUNCTION, "--until", "2026-12-05T19:00:00+01:00", IDS[0]]
+        code, _, err, sent = run(cli, argv, lam)
+
+    assert code == 0, err
+    assert json.loads(sent[0]["Payload"]) == {
+        "action": "start",
+        "instance_ids": [IDS[0]],
+        "override_until": "2026-12-05T18:00:00Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("until", "message"),
+    [
+        ("2026-12-01T08:00:00Z", "is not in the future"),
+        ("2027-03-01T09:00:01Z", "more than 90 days ahead"),
+        ("2026-12-05T18:00:00", "has no time zone"),
+        ("friday 18:00", "is not an ISO-8601 time"),
+        ("9999-12-31T23:59:59-01:00", "out of range"),
+        ("x" * 10_000, "is not an ISO-8601 time"),
+    ],
+)
+def test_a_bad_until_exits_2_before_any_aws_call(cli, capsys, until, message):
+    with time_machine.travel(NOW, tick=False), pytest.raises(SystemExit) as exit_:
+        cli.main(["--action", "stop", "--function", FUNCTION, "--until", until, IDS[0]], client_factory=_never)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err) < 1000
+
+
+def test_until_is_checked_exactly_as_the_scheduler_checks_it(cli, load_handler):
+    """Whatever invoke.py lets through, the scheduler's manual form accepts, and the reverse."""
+    scheduler = load_handler("scheduler")
+    cfg = scheduler.Config.from_env({"SCHEDULE_NAMES": "[]"})
+    candidates = [
+        "2026-12-01T09:00:00Z", "2026-12-01T09:00:01Z", "2026-12-01T10:00:00+01:00", "2026-12-01T10:00:01+01:00",
+        "2027-03-01T09:00:00Z", "2027-03-01T09:00:01Z", "2027-03-01T10:00:00+01:00", "2026-12-05T18:00:00z",
+        "2026-12-05T18:00:00", "2026-12-05", "2026-12-05T18:00Z", "0001-01-01T00:00:00+01:00", "tomorrow",
+    ]  # fmt: skip
+    with time_machine.travel(NOW, tick=False):
+        for until in candidates:
+            try:
+                cli.parse_args(["--action", "stop", "--function", FUNCTION, "--until", until, IDS[0]])
+                local = True
+            except SystemExit:
+                local = False
+            try:
+                scheduler.parse({"action": "stop", "instance_ids": [IDS[0]], "override_until": until}, cfg)
+                remote = True
+            except scheduler.common.InputError:
+                remote = False
+            assert local == remote, until
+    assert cli.MAX_OVERRIDE_DAYS == scheduler.MAX_OVERRIDE_DAYS

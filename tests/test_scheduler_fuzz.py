@@ -1,11 +1,14 @@
 """Mutation tests (tests/fuzz.py) for functions/scheduler: every fixture event in tests/events/scheduler/
 and the function's environment, mutated hundreds of ways with fixed seeds, under moto with the resources
-the fixtures name (the manual fixture's instance ids included). No mutant may leak an exception type other
-than InputError/ConfigError/PartialFailure, be refused after a mutating AWS call, or produce an error
-message of 2,000 characters or more."""
+the fixtures name (the manual fixtures' instance ids included; an ECS service, a Redshift cluster, Aurora,
+DocumentDB and Neptune clusters, an alarm and the summary topic for the every-kind fixtures), at a frozen
+time before the manual fixture's override_until. No mutant may leak an exception type other than
+InputError/ConfigError/PartialFailure, be refused after a mutating AWS call, or produce an error message
+of 2,000 characters or more."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,7 +21,9 @@ import fuzz
 import moto.ec2.models.instances as moto_instances
 import opskit_common
 import pytest
+import time_machine
 from moto import mock_aws
+from test_scheduler_helpers import TOPIC, alarm, db_cluster, ecs_service, redshift_cluster, reset_clients
 
 REGION = "eu-central-1"
 EVENTS = Path(__file__).resolve().parent / "events" / "scheduler"
@@ -30,7 +35,9 @@ ENV = {
     "DRY_RUN": "false",
     "HIBERNATE": "false",
     "VERIFY_TIMEOUT_SECONDS": "0",
+    "TOPIC_ARN": TOPIC,
 }
+NOW = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)  # before manual-start-override.json's end, no skip date
 
 
 def _set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
@@ -44,11 +51,13 @@ def _set_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
 def world(
     load_handler: Callable[[str], ModuleType], load_event: Callable[[str], Any], monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[ModuleType]:
-    """moto with what the fixtures name: the manual fixture's two instances (tagged office-hours), an
-    Auto Scaling group and an RDS instance tagged office-hours; the handler loaded with ENV."""
+    """moto with what the fixtures name: the manual fixtures' two instances (tagged office-hours), an
+    Auto Scaling group, an RDS instance, an ECS service, a Redshift cluster, Aurora/DocumentDB/Neptune
+    clusters and an alarm tagged office-hours, the summary topic; the handler loaded with ENV."""
     monkeypatch.setenv("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
     _set_env(monkeypatch, ENV)
-    with mock_aws():
+    with time_machine.travel(NOW, tick=False), mock_aws():
+        reset_clients()
         ec2 = boto3.client("ec2", region_name=REGION)
         ids = iter(load_event("scheduler/manual-stop.json")["instance_ids"])
         with monkeypatch.context() as patch:
@@ -66,6 +75,12 @@ def world(
             MasterUsername="admin", MasterUserPassword="secret-password1",
             Tags=[{"Key": "Schedule", "Value": "office-hours"}],
         )  # fmt: skip
+        boto3.client("sns", region_name=REGION).create_topic(Name=TOPIC.rsplit(":", 1)[1])
+        ecs_service("api", 2)
+        redshift_cluster("warehouse")
+        for engine in ("aurora-mysql", "docdb", "neptune"):
+            db_cluster(f"c-{engine}", engine)
+        alarm("api-5xx")
         handler = load_handler("scheduler")
         handler.sleep = lambda seconds: None
         yield handler
@@ -91,7 +106,14 @@ def _checked(handler: ModuleType, event: Any, label: str, outcomes: Counter[str]
 def test_the_fixtures_are_accepted_as_they_are(world: ModuleType, load_event: Callable[[str], Any]) -> None:
     for name in FIXTURES:
         assert world.handler(load_event(f"scheduler/{name}"), None)["failed"] == [], name
-    assert FIXTURES == ["manual-stop.json", "office-hours-start.json", "office-hours-stop.json"]
+    assert FIXTURES == [
+        "every-kind-start.json",
+        "every-kind-stop.json",
+        "manual-start-override.json",
+        "manual-stop.json",
+        "office-hours-start.json",
+        "office-hours-stop.json",
+    ]
 
 
 @pytest.mark.parametrize("name", FIXTURES)
@@ -101,8 +123,8 @@ def test_mutated_events(world: ModuleType, load_event: Callable[[str], Any], nam
     for label, mutant in fuzz.mutations(event, seed=FIXTURES.index(name) + 11, count=MUTATIONS):
         _checked(world, mutant, f"{name}: {label}", outcomes)
     assert sum(outcomes.values()) == MUTATIONS
-    # Every mutation of the manual form (two keys: action and ids) breaks it; the scheduled form also
-    # has harmless ones (a skip date or the dry_run flag removed), which must then run to the end.
+    # Every mutation of the manual form (its keys: action, ids, override_until) breaks it; the scheduled
+    # form also has harmless ones (a skip date or the dry_run flag removed), which must then run to the end.
     assert outcomes["refused"] >= MUTATIONS // 4, outcomes
     assert outcomes["accepted"] >= (0 if "instance_ids" in event else 10), outcomes
 

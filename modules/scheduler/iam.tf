@@ -1,6 +1,9 @@
 locals {
-  stopped_by_tag = "opskit:stopped-by"
-  saved_size_tag = "opskit:scheduler-saved-size"
+  # The tag keys the function writes (functions/scheduler/scheduler_base.py); nothing else may be written.
+  stopped_by_tag = "opskit:stopped-by"           # EC2: stopped by the scheduler (read by instance-protect)
+  saved_size_tag = "opskit:scheduler-saved-size" # ASG min/max/desired, ECS desired count
+  override_tag   = "opskit:override"             # <running|stopped>@<time>: set by manual runs, removed once expired
+  muted_by_tag   = "opskit:muted-by"             # CloudWatch alarms whose actions the scheduler disabled
   arn_prefix     = "arn:${local.partition}"
 }
 
@@ -22,6 +25,14 @@ data "aws_iam_policy_document" "function" {
     ]
   }
 
+  # ECS services and CloudWatch alarms are found through the Resource Groups Tagging API (by the schedule
+  # tag); these reads have no resource-level permissions or need none.
+  statement {
+    sid       = "DescribeTaggedResources"
+    actions   = ["tag:GetResources", "ecs:DescribeServices", "redshift:DescribeClusters", "cloudwatch:DescribeAlarms"]
+    resources = ["*"]
+  }
+
   statement {
     sid       = "StartEncryptedVolumes"
     actions   = ["kms:CreateGrant"]
@@ -39,10 +50,12 @@ data "aws_iam_policy_document" "function" {
   # Every mutating statement requires the schedule tag to name a CONFIGURED schedule
   # (aws:ResourceTag/<tag_key> is one of var.schedules' keys), so tagging a resource
   # <tag_key>=anything does not enrol it. aws:ResourceTag is the tag already on the resource when the
-  # request is authorized; Start/StopInstances, CreateTags/DeleteTags (instance), UpdateAutoScalingGroup,
-  # CreateOrUpdateTags/DeleteTags (autoScalingGroup) and Start/Stop DBInstance/DBCluster (db, cluster)
-  # all support it (Service Authorization Reference). With no schedule configured there is no name to
-  # allow, and these statements are left out (an empty StringEquals list would match nothing anyway).
+  # request is authorized; every resource type below supports it (instance, autoScalingGroup, db,
+  # cluster, ECS service, Redshift cluster, alarm: Service Authorization Reference). DocumentDB and
+  # Neptune clusters are managed through the RDS API (rds:*, cluster ARNs). With no schedule configured
+  # there is no name to allow, and these statements are left out. The name list appears in exactly three
+  # statements: with 50 names of 32 characters the function's inline policy stays within IAM's 10,240
+  # characters (tests/iam.tftest.hcl measures it).
   dynamic "statement" {
     for_each = length(local.schedule_names) > 0 ? [1] : []
     content {
@@ -55,12 +68,20 @@ data "aws_iam_policy_document" "function" {
         "rds:StopDBInstance",
         "rds:StartDBCluster",
         "rds:StopDBCluster",
+        "ecs:UpdateService",
+        "redshift:PauseCluster",
+        "redshift:ResumeCluster",
+        "cloudwatch:DisableAlarmActions",
+        "cloudwatch:EnableAlarmActions",
       ]
       resources = [
         "${local.arn_prefix}:ec2:${local.region}:${local.account_id}:instance/*",
         "${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*",
         "${local.arn_prefix}:rds:${local.region}:${local.account_id}:db:*",
         "${local.arn_prefix}:rds:${local.region}:${local.account_id}:cluster:*",
+        "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:service/*",
+        "${local.arn_prefix}:redshift:${local.region}:${local.account_id}:cluster:*",
+        "${local.arn_prefix}:cloudwatch:${local.region}:${local.account_id}:alarm:*",
       ]
 
       condition {
@@ -71,11 +92,12 @@ data "aws_iam_policy_document" "function" {
     }
   }
 
-  # The tag writes. The key being written (the stop marker, the saved size) is never on the resource
-  # before the request, so the resource condition tests the SCHEDULE tag, which is; aws:TagKeys limits
-  # every request to the function's own key, so the function can neither enrol a resource (write
-  # <tag_key>) nor move it to another schedule, and a request must name its keys (DeleteTags without
-  # keys would remove every tag).
+  # The tag writes. The key being written (the stop marker, an override, the saved size, the muted
+  # marker) is not on the resource before the request, so the resource condition tests the SCHEDULE tag,
+  # which is; aws:TagKeys limits every request to the function's own keys, so the function can neither
+  # enrol a resource (write <tag_key>) nor move it to another schedule, and a request must name its keys
+  # (DeleteTags without keys would remove every tag). EC2 instances get their own statement (the keys
+  # instance-protect reads); the other services share one, limited to the three keys they use.
   dynamic "statement" {
     for_each = length(local.schedule_names) > 0 ? [1] : []
     content {
@@ -92,7 +114,7 @@ data "aws_iam_policy_document" "function" {
       condition {
         test     = "ForAllValues:StringEquals"
         variable = "aws:TagKeys"
-        values   = [local.stopped_by_tag]
+        values   = [local.stopped_by_tag, local.override_tag]
       }
 
       condition {
@@ -106,9 +128,25 @@ data "aws_iam_policy_document" "function" {
   dynamic "statement" {
     for_each = length(local.schedule_names) > 0 ? [1] : []
     content {
-      sid       = "SaveGroupSizes"
-      actions   = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"]
-      resources = ["${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*"]
+      sid = "TagScheduledResources"
+      actions = [
+        "autoscaling:CreateOrUpdateTags",
+        "autoscaling:DeleteTags",
+        "ecs:TagResource",
+        "ecs:UntagResource",
+        "rds:RemoveTagsFromResource",
+        "redshift:DeleteTags",
+        "cloudwatch:TagResource",
+        "cloudwatch:UntagResource",
+      ]
+      resources = [
+        "${local.arn_prefix}:autoscaling:${local.region}:${local.account_id}:autoScalingGroup:*:autoScalingGroupName/*",
+        "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:service/*",
+        "${local.arn_prefix}:rds:${local.region}:${local.account_id}:db:*",
+        "${local.arn_prefix}:rds:${local.region}:${local.account_id}:cluster:*",
+        "${local.arn_prefix}:redshift:${local.region}:${local.account_id}:cluster:*",
+        "${local.arn_prefix}:cloudwatch:${local.region}:${local.account_id}:alarm:*",
+      ]
 
       condition {
         test     = "StringEquals"
@@ -119,7 +157,7 @@ data "aws_iam_policy_document" "function" {
       condition {
         test     = "ForAllValues:StringEquals"
         variable = "aws:TagKeys"
-        values   = [local.saved_size_tag]
+        values   = [local.saved_size_tag, local.override_tag, local.muted_by_tag]
       }
 
       condition {
@@ -127,6 +165,16 @@ data "aws_iam_policy_document" "function" {
         variable = "aws:TagKeys"
         values   = ["false"]
       }
+    }
+  }
+
+  # One summary per run (notification_topic_arn, or the topic the module creates for notification_emails).
+  dynamic "statement" {
+    for_each = local.notify ? [1] : []
+    content {
+      sid       = "PublishRunSummaries"
+      actions   = ["sns:Publish"]
+      resources = [local.notification_topic_arn]
     }
   }
 }

@@ -12,14 +12,26 @@ locals {
   # and its SCHEDULE_NAMES list both come from here, so the two cannot disagree.
   schedule_names = sort(keys(var.schedules))
 
-  # What the function reads at cold start (functions/scheduler/handler.py, Config.from_env).
-  function_environment = {
-    TAG_KEY                = var.tag_key
-    SCHEDULE_NAMES         = jsonencode(local.schedule_names)
-    DRY_RUN                = tostring(var.dry_run)
-    HIBERNATE              = tostring(var.hibernate)
-    VERIFY_TIMEOUT_SECONDS = tostring(var.verify_timeout_seconds)
-  }
+  # A run over a large estate makes a few hundred calls (one UpdateService per ECS service, one TagResource
+  # per alarm) besides the bounded start verification.
+  function_timeout = var.verify_timeout_seconds + 300
+
+  # Run summaries go to the given topic, or to a topic this module creates for e-mail subscriptions.
+  notify                 = var.notification_topic_arn != null || length(var.notification_emails) > 0
+  create_topic           = var.notification_topic_arn == null && length(var.notification_emails) > 0
+  notification_topic_arn = local.create_topic ? aws_sns_topic.summaries[0].arn : var.notification_topic_arn
+
+  # What the function reads at cold start (functions/scheduler/scheduler_request.py, Config.from_env).
+  function_environment = merge(
+    {
+      TAG_KEY                = var.tag_key
+      SCHEDULE_NAMES         = jsonencode(local.schedule_names)
+      DRY_RUN                = tostring(var.dry_run)
+      HIBERNATE              = tostring(var.hibernate)
+      VERIFY_TIMEOUT_SECONDS = tostring(var.verify_timeout_seconds)
+    },
+    local.notify ? { TOPIC_ARN = local.notification_topic_arn } : {},
+  )
 
   # One EventBridge Scheduler schedule per (named schedule, action), keyed "<schedule>-<action>".
   schedule_actions = merge([
@@ -36,9 +48,9 @@ module "function" {
 
   name        = local.function_name
   package     = "scheduler"
-  description = "Starts and stops ${var.tag_key}-tagged EC2 instances, Auto Scaling groups and RDS databases on named schedules."
+  description = "Starts and stops ${var.tag_key}-tagged EC2, Auto Scaling, ECS, RDS, DocumentDB, Neptune and Redshift on named schedules; mutes tagged alarms."
   build_root  = var.build_root
-  timeout     = var.verify_timeout_seconds + 90
+  timeout     = local.function_timeout
   environment = local.function_environment
   policy_documents = {
     scheduler = data.aws_iam_policy_document.function.json
@@ -57,6 +69,31 @@ module "function" {
 resource "aws_scheduler_schedule_group" "this" {
   name = local.function_name
   tags = var.tags
+
+  lifecycle {
+    # Cross-variable rule (validation blocks may only refer to their own variable before Terraform 1.9).
+    precondition {
+      condition     = var.notification_topic_arn == null || length(var.notification_emails) == 0
+      error_message = "Give notification_topic_arn (an existing topic) or notification_emails (the module creates a topic and subscribes them), not both."
+    }
+  }
+}
+
+resource "aws_sns_topic" "summaries" {
+  count = local.create_topic ? 1 : 0
+
+  name              = "${local.function_name}-summaries"
+  display_name      = "opskit scheduler"
+  kms_master_key_id = var.kms_key_arn != null ? var.kms_key_arn : "alias/aws/sns"
+  tags              = var.tags
+}
+
+resource "aws_sns_topic_subscription" "summaries" {
+  for_each = local.create_topic ? var.notification_emails : {}
+
+  topic_arn = aws_sns_topic.summaries[0].arn
+  protocol  = "email"
+  endpoint  = each.value
 }
 
 resource "aws_scheduler_schedule" "this" {

@@ -47,3 +47,13 @@ output "stopped_by_tag_key" {
   description = "Tag the scheduler sets on EC2 instances it stops (value scheduler:<schedule> or scheduler:manual) and removes after a start."
   value       = local.stopped_by_tag
 }
+
+output "override_tag_key" {
+  description = "Tag that keeps a scheduled resource as it is until a time: value running@<ISO-8601> or stopped@<ISO-8601>; removed by the first scheduled run after it expired."
+  value       = local.override_tag
+}
+
+output "notification_topic_arn" {
+  description = "SNS topic receiving one summary per run (the given or the module-created one), or null."
+  value       = local.notify ? local.notification_topic_arn : null
+}

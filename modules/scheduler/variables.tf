@@ -23,9 +23,11 @@ variable "schedules" {
   description = <<-EOT
     Named schedules, keyed by the value of the schedule tag (TAG_KEY=<key>). Each has a start and/or a stop
     expression (EventBridge Scheduler cron(...), rate(...) or at(...)) evaluated in `timezone` (IANA name or UTC),
-    `skip_dates` (YYYY-MM-DD in that zone) on which nothing is done, and the resource kinds it acts on
-    (ec2, asg, rds). Overnight periods need nothing special: start and stop are independent schedules.
-    At most 50; only resources tagged with one of these names can be started, stopped or tagged.
+    `skip_dates` on which nothing is done (YYYY-MM-DD, or MM-DD for every year, in that zone), and the resource
+    kinds it acts on: ec2, asg, rds (instances; Aurora, DocumentDB and Neptune clusters), ecs (services), redshift
+    (clusters) and alarms (CloudWatch alarms muted while the rest is stopped). Overnight periods need nothing
+    special: start and stop are independent schedules. At most 50; only resources tagged with one of these names
+    can be started, stopped or tagged.
   EOT
   default     = {}
 
@@ -68,15 +70,16 @@ variable "schedules" {
     condition = alltrue(flatten([
       for s in var.schedules : [
         for d in s.skip_dates :
-        can(regex("^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", d)) && can(formatdate("YYYY-MM-DD", "${d}T00:00:00Z"))
+        can(regex("^([0-9]{4}-)?(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$", d)) &&
+        can(formatdate("YYYY-MM-DD", length(d) == 5 ? "2024-${d}T00:00:00Z" : "${d}T00:00:00Z"))
       ]
     ]))
-    error_message = "skip_dates must be calendar dates written YYYY-MM-DD, e.g. 2026-12-24 (2026-02-30 is rejected: the function would refuse every run of the schedule)."
+    error_message = "skip_dates must be calendar dates written YYYY-MM-DD (one day, e.g. 2026-12-24) or MM-DD (every year, e.g. 12-25; 02-29 matches in leap years). 2026-02-30 and 04-31 are rejected: the function would refuse every run of the schedule."
   }
 
   validation {
-    condition     = alltrue([for s in var.schedules : length(s.resources) > 0 && alltrue([for r in s.resources : contains(["ec2", "asg", "rds"], r)])])
-    error_message = "resources must be a non-empty list drawn from \"ec2\", \"asg\" and \"rds\"."
+    condition     = alltrue([for s in var.schedules : length(s.resources) > 0 && alltrue([for r in s.resources : contains(["ec2", "asg", "rds", "ecs", "redshift", "alarms"], r)])])
+    error_message = "resources must be a non-empty list drawn from \"ec2\", \"asg\", \"rds\", \"ecs\", \"redshift\" and \"alarms\"."
   }
 }
 
@@ -105,7 +108,7 @@ variable "hibernate" {
 
 variable "verify_timeout_seconds" {
   type        = number
-  description = "After a start, how long the function re-reads instance states to report instances that fell back to stopped (0 disables the check). The function timeout is this plus 90 seconds."
+  description = "After a start, how long the function re-reads instance states to report instances that fell back to stopped (0 disables the check). The function timeout is this plus 300 seconds."
   default     = 30
 
   validation {
@@ -139,6 +142,28 @@ variable "schedule_retry" {
       var.schedule_retry.maximum_retry_attempts >= 0 && var.schedule_retry.maximum_retry_attempts <= 185
     )
     error_message = "schedule_retry: maximum_event_age_in_seconds must be 60-86400 and maximum_retry_attempts 0-185."
+  }
+}
+
+variable "notification_topic_arn" {
+  type        = string
+  description = "Existing SNS topic for one summary per run that acted on, failed or skipped something (message attribute outcome = succeeded, partial, failed or skipped). If it uses a customer-managed KMS key, that key must let the function's role use it. Null: no summaries, unless notification_emails is set."
+  default     = null
+
+  validation {
+    condition     = var.notification_topic_arn == null ? true : can(regex("^arn:aws[a-z-]*:sns:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]{1,256}$", var.notification_topic_arn))
+    error_message = "notification_topic_arn must be an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>) or null."
+  }
+}
+
+variable "notification_emails" {
+  type        = map(string)
+  description = "E-mail addresses, keyed by a stable name, subscribed to a topic the module creates for the run summaries (each address confirms its subscription). Use instead of notification_topic_arn."
+  default     = {}
+
+  validation {
+    condition     = alltrue([for e in values(var.notification_emails) : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "notification_emails values must be e-mail addresses (name@example.com)."
   }
 }
 

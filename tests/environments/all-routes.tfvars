@@ -22,8 +22,8 @@ scheduler = {
       start      = "cron(0 7 ? * MON-FRI *)"
       stop       = "cron(0 19 ? * MON-FRI *)"
       timezone   = "Europe/Berlin"
-      skip_dates = ["2026-12-24", "2026-12-25"]
-      resources  = ["ec2", "asg", "rds"]
+      skip_dates = ["12-24", "12-25", "02-29", "2027-01-01"]
+      resources  = ["alarms", "ecs", "asg", "ec2", "rds", "redshift"]
     }
     stop-only = {
       stop      = "cron(0 22 ? * * *)"
@@ -40,6 +40,7 @@ scheduler = {
   hibernate              = true
   verify_timeout_seconds = 60
   volume_kms_key_arns    = ["arn:aws:kms:eu-central-1:123456789012:key/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee"]
+  notification_emails    = { oncall = "oncall@example.com" } # or notification_topic_arn (not both)
 }
 
 enable_owner_tagger = true

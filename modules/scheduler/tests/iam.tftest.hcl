@@ -1,8 +1,10 @@
 # The function's and the Scheduler role's IAM statements carry the conditions the README promises:
-# every mutating permission requires the schedule tag to name a CONFIGURED schedule, the tag writes
-# are limited to the function's own keys, kms:CreateGrant only for AWS resources, and the Scheduler
-# role may only invoke this function and write to its DLQ. Structures are compared as JSON (sets
-# serialise sorted), which compares lists, tuples, sets and objects by value.
+# every mutating permission (EC2, Auto Scaling, RDS/DocumentDB/Neptune, ECS, Redshift, CloudWatch alarms)
+# requires the schedule tag to name a CONFIGURED schedule, the tag writes are limited to the function's
+# own keys, kms:CreateGrant only for AWS resources, sns:Publish only to the summary topic, the policy
+# fits IAM's inline size with the most and longest names, and the Scheduler role may only invoke this
+# function and write to its DLQ. Structures are compared as JSON (sets serialise sorted), which
+# compares lists, tuples, sets and objects by value.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -21,30 +23,36 @@ run "mutating_statements_require_a_configured_schedule" {
   command = plan
 
   assert {
-    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "StartEncryptedVolumes", "StartStopScheduledResources", "MarkStoppedInstances", "SaveGroupSizes"])
+    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "DescribeTaggedResources", "StartEncryptedVolumes", "StartStopScheduledResources", "MarkStoppedInstances", "TagScheduledResources"])
     error_message = "Statements: ${jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid])}"
   }
 
-  # Every start/stop/resize, on the four resource types, only where the schedule tag names a
-  # configured schedule (a disabled one included), and nothing weaker such as a Null test.
+  # Every start/stop/resize/pause/mute, on the seven resource types, only where the schedule tag names
+  # a configured schedule (a disabled one included), and nothing weaker such as a Null test. DocumentDB
+  # and Neptune clusters are RDS cluster ARNs.
   assert {
     condition = jsonencode([for s in data.aws_iam_policy_document.function.statement : {
       actions = s.actions, resources = s.resources, condition = s.condition } if s.sid == "StartStopScheduledResources"
       ]) == jsonencode([{
-        actions = ["autoscaling:UpdateAutoScalingGroup", "ec2:StartInstances", "ec2:StopInstances",
-        "rds:StartDBCluster", "rds:StartDBInstance", "rds:StopDBCluster", "rds:StopDBInstance"]
+        actions = ["autoscaling:UpdateAutoScalingGroup", "cloudwatch:DisableAlarmActions", "cloudwatch:EnableAlarmActions",
+          "ec2:StartInstances", "ec2:StopInstances", "ecs:UpdateService", "rds:StartDBCluster", "rds:StartDBInstance",
+        "rds:StopDBCluster", "rds:StopDBInstance", "redshift:PauseCluster", "redshift:ResumeCluster"]
         resources = [
           "arn:aws:autoscaling:eu-central-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*",
+          "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:*",
           "arn:aws:ec2:eu-central-1:123456789012:instance/*",
+          "arn:aws:ecs:eu-central-1:123456789012:service/*",
           "arn:aws:rds:eu-central-1:123456789012:cluster:*",
           "arn:aws:rds:eu-central-1:123456789012:db:*",
+          "arn:aws:redshift:eu-central-1:123456789012:cluster:*",
         ]
         condition = [{ test = "StringEquals", values = ["office-hours", "weekends"], variable = "aws:ResourceTag/Schedule" }]
     }])
     error_message = "StartStopScheduledResources: ${jsonencode([for s in data.aws_iam_policy_document.function.statement : s if s.sid == "StartStopScheduledResources"])}"
   }
 
-  # The tag writes: only on scheduled resources, only the function's own key, never without keys.
+  # The tag writes: only on scheduled resources, only the function's own keys, never without keys.
+  # Instances: the stop marker and manual overrides (removed once expired).
   assert {
     condition = jsonencode([for s in data.aws_iam_policy_document.function.statement : {
       actions = s.actions, resources = s.resources, condition = s.condition } if s.sid == "MarkStoppedInstances"
@@ -52,7 +60,7 @@ run "mutating_statements_require_a_configured_schedule" {
         actions   = ["ec2:CreateTags", "ec2:DeleteTags"]
         resources = ["arn:aws:ec2:eu-central-1:123456789012:instance/*"]
         condition = [
-          { test = "ForAllValues:StringEquals", values = ["opskit:stopped-by"], variable = "aws:TagKeys" },
+          { test = "ForAllValues:StringEquals", values = ["opskit:stopped-by", "opskit:override"], variable = "aws:TagKeys" },
           { test = "Null", values = ["false"], variable = "aws:TagKeys" },
           { test = "StringEquals", values = ["office-hours", "weekends"], variable = "aws:ResourceTag/Schedule" },
         ]
@@ -60,19 +68,44 @@ run "mutating_statements_require_a_configured_schedule" {
     error_message = "MarkStoppedInstances: ${jsonencode([for s in data.aws_iam_policy_document.function.statement : s if s.sid == "MarkStoppedInstances"])}"
   }
 
+  # Groups and services: the saved size; every other scheduled kind: removing expired overrides (RDS,
+  # Redshift, ECS, Auto Scaling) and the muted-by marker on alarms. No other key, never the schedule tag.
   assert {
     condition = jsonencode([for s in data.aws_iam_policy_document.function.statement : {
-      actions = s.actions, resources = s.resources, condition = s.condition } if s.sid == "SaveGroupSizes"
+      actions = s.actions, resources = s.resources, condition = s.condition } if s.sid == "TagScheduledResources"
       ]) == jsonencode([{
-        actions   = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"]
-        resources = ["arn:aws:autoscaling:eu-central-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*"]
+        actions = ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags", "cloudwatch:TagResource", "cloudwatch:UntagResource",
+        "ecs:TagResource", "ecs:UntagResource", "rds:RemoveTagsFromResource", "redshift:DeleteTags"]
+        resources = [
+          "arn:aws:autoscaling:eu-central-1:123456789012:autoScalingGroup:*:autoScalingGroupName/*",
+          "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:*",
+          "arn:aws:ecs:eu-central-1:123456789012:service/*",
+          "arn:aws:rds:eu-central-1:123456789012:cluster:*",
+          "arn:aws:rds:eu-central-1:123456789012:db:*",
+          "arn:aws:redshift:eu-central-1:123456789012:cluster:*",
+        ]
         condition = [
-          { test = "ForAllValues:StringEquals", values = ["opskit:scheduler-saved-size"], variable = "aws:TagKeys" },
+          { test = "ForAllValues:StringEquals", values = ["opskit:scheduler-saved-size", "opskit:override", "opskit:muted-by"], variable = "aws:TagKeys" },
           { test = "Null", values = ["false"], variable = "aws:TagKeys" },
           { test = "StringEquals", values = ["office-hours", "weekends"], variable = "aws:ResourceTag/Schedule" },
         ]
     }])
-    error_message = "SaveGroupSizes: ${jsonencode([for s in data.aws_iam_policy_document.function.statement : s if s.sid == "SaveGroupSizes"])}"
+    error_message = "TagScheduledResources: ${jsonencode([for s in data.aws_iam_policy_document.function.statement : s if s.sid == "TagScheduledResources"])}"
+  }
+
+  assert {
+    condition = jsonencode([for s in data.aws_iam_policy_document.function.statement : {
+      actions = s.actions, resources = s.resources } if s.sid == "DescribeTaggedResources"
+      ]) == jsonencode([{
+        actions   = ["cloudwatch:DescribeAlarms", "ecs:DescribeServices", "redshift:DescribeClusters", "tag:GetResources"]
+        resources = ["*"]
+    }])
+    error_message = "The reads of the new kinds: read-only actions only."
+  }
+
+  assert {
+    condition     = length([for s in data.aws_iam_policy_document.function.statement : s if contains(s.actions, "sns:Publish")]) == 0
+    error_message = "Without notification_topic_arn or notification_emails the function may publish nothing."
   }
 
   assert {
@@ -121,8 +154,73 @@ run "no_schedules_no_mutating_permissions" {
   }
 
   assert {
-    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "StartEncryptedVolumes"])
+    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "DescribeTaggedResources", "StartEncryptedVolumes"])
     error_message = "With no schedule configured no resource may be started, stopped or tagged."
+  }
+}
+
+run "summaries_are_published_only_to_the_given_topic" {
+  command = plan
+
+  variables {
+    notification_topic_arn = "arn:aws:sns:eu-central-1:123456789012:ops-scheduler"
+  }
+
+  assert {
+    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : [s.actions, s.resources] if s.sid == "PublishRunSummaries"]) == jsonencode([[["sns:Publish"], ["arn:aws:sns:eu-central-1:123456789012:ops-scheduler"]]])
+    error_message = "sns:Publish on exactly the summary topic."
+  }
+
+  assert {
+    condition     = local.function_environment.TOPIC_ARN == "arn:aws:sns:eu-central-1:123456789012:ops-scheduler" && length(aws_sns_topic.summaries) == 0
+    error_message = "The given topic is passed as TOPIC_ARN; no topic is created."
+  }
+}
+
+run "summaries_to_the_module_topic_after_apply" {
+  command = apply
+
+  variables {
+    notification_emails = { oncall = "oncall@example.com" }
+  }
+
+  assert {
+    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.resources if s.sid == "PublishRunSummaries"]) == jsonencode([[aws_sns_topic.summaries[0].arn]])
+    error_message = "sns:Publish on exactly the module's summary topic."
+  }
+
+  assert {
+    condition     = output.notification_topic_arn == aws_sns_topic.summaries[0].arn
+    error_message = "The output names the module's topic."
+  }
+}
+
+# IAM limits the inline policies of a role to 10,240 characters (without whitespace). The names list is
+# in three statements; with the most (50) and longest (32 characters) names, a 127-character tag key, a
+# summary topic and a CMK this module's statements must leave room for modules/lambda-function's own
+# (logs, DLQ, key: under 1,000 characters). jsonencode of the statement blocks is larger than the policy
+# JSON IAM stores (it spells out empty attributes), so this over-estimates.
+run "policy_fits_the_inline_limit_with_the_most_and_longest_names" {
+  command = plan
+
+  variables {
+    schedules              = { for i in range(50) : format("%02d%s", i, substr(sha256(tostring(i)), 0, 30)) => { stop = "cron(0 19 ? * MON-FRI *)", resources = ["ec2", "asg", "rds", "ecs", "redshift", "alarms"] } }
+    tag_key                = format("%s%s", "t", substr(join("", [for i in range(4) : sha256(tostring(i))]), 0, 126))
+    notification_topic_arn = "arn:aws:sns:eu-central-1:123456789012:${substr(sha256("topic"), 0, 60)}"
+    kms_key_arn            = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+
+  assert {
+    condition     = length(local.schedule_names) == 50 && alltrue([for n in local.schedule_names : length(n) == 32]) && length(var.tag_key) == 127
+    error_message = "The run must use the worst case."
+  }
+
+  assert {
+    condition = length(jsonencode([for s in data.aws_iam_policy_document.function.statement : {
+      Sid       = s.sid, Effect = "Allow", Action = s.actions, Resource = s.resources
+      Condition = { for c in s.condition : c.test => { (c.variable) = c.values }... }
+    }])) <= 10240 - 1000
+    error_message = "The function's statements take ${length(jsonencode([for s in data.aws_iam_policy_document.function.statement : { Sid = s.sid, Effect = "Allow", Action = s.actions, Resource = s.resources, Condition = { for c in s.condition : c.test => { (c.variable) = c.values }... } }]))} characters; with lambda-function's own they exceed IAM's 10,240."
   }
 }
 

@@ -162,6 +162,76 @@ run "function_environment" {
     }
     error_message = "Function environment: ${jsonencode(local.function_environment)}"
   }
+
+  assert {
+    condition     = local.function_timeout == 345
+    error_message = "The function may run the verification plus 300 seconds of calls: ${local.function_timeout}."
+  }
+}
+
+run "every_kind_and_yearly_skip_dates_reach_the_payload" {
+  command = plan
+
+  variables {
+    schedules = {
+      all-kinds = {
+        start      = "cron(0 7 ? * MON-FRI *)"
+        stop       = "cron(0 19 ? * MON-FRI *)"
+        timezone   = "Europe/Berlin"
+        skip_dates = ["12-24", "12-25", "2027-01-01", "02-29"]
+        resources  = ["alarms", "ecs", "asg", "ec2", "rds", "redshift"]
+      }
+    }
+  }
+
+  assert {
+    condition = jsondecode(aws_scheduler_schedule.this["all-kinds-stop"].target[0].input) == {
+      action     = "stop"
+      schedule   = "all-kinds"
+      timezone   = "Europe/Berlin"
+      skip_dates = ["12-24", "12-25", "2027-01-01", "02-29"]
+      resources  = ["alarms", "ecs", "asg", "ec2", "rds", "redshift"]
+      dry_run    = false
+    }
+    error_message = "all-kinds-stop input: ${aws_scheduler_schedule.this["all-kinds-stop"].target[0].input}"
+  }
+}
+
+run "summary_topic_with_email_subscriptions" {
+  command = plan
+
+  variables {
+    notification_emails = { oncall = "oncall@example.com", lead = "lead@example.com" }
+    kms_key_arn         = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+  }
+
+  assert {
+    condition     = aws_sns_topic.summaries[0].name == "ops-scheduler-summaries" && aws_sns_topic.summaries[0].kms_master_key_id == "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    error_message = "The module's topic is <name_prefix>-scheduler-summaries, encrypted with the module's key."
+  }
+
+  assert {
+    condition     = { for k, s in aws_sns_topic_subscription.summaries : k => [s.protocol, s.endpoint] } == { lead = ["email", "lead@example.com"], oncall = ["email", "oncall@example.com"] }
+    error_message = "One e-mail subscription per entry, keyed by its stable name."
+  }
+
+  assert {
+    condition     = contains(keys(local.function_environment), "TOPIC_ARN")
+    error_message = "The function gets the topic as TOPIC_ARN."
+  }
+}
+
+run "summary_topic_default_encryption" {
+  command = plan
+
+  variables {
+    notification_emails = { oncall = "oncall@example.com" }
+  }
+
+  assert {
+    condition     = aws_sns_topic.summaries[0].kms_master_key_id == "alias/aws/sns"
+    error_message = "Without kms_key_arn the topic uses the AWS-managed SNS key."
+  }
 }
 
 run "no_schedules" {
@@ -174,6 +244,11 @@ run "no_schedules" {
   assert {
     condition     = length(aws_scheduler_schedule.this) == 0 && local.function_environment.SCHEDULE_NAMES == "[]"
     error_message = "Without schedules there is nothing to invoke, and the function is told no name is configured."
+  }
+
+  assert {
+    condition     = length(aws_sns_topic.summaries) == 0 && !contains(keys(local.function_environment), "TOPIC_ARN")
+    error_message = "No summary topic unless one is asked for."
   }
 }
 

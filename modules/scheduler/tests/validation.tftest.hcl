@@ -1,6 +1,7 @@
 # Every validation block of the module: one run per rule with a value that breaks only that rule
-# (expect_failures), and runs whose edge values every rule must accept. The module has no
-# precondition of its own (the alarm-topic precondition belongs to modules/lambda-function).
+# (expect_failures), and runs whose edge values every rule must accept. The module's one precondition
+# (a summary topic or e-mail addresses, not both) is on the schedule group; the alarm-topic
+# precondition belongs to modules/lambda-function.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -26,8 +27,8 @@ run "accepts_edge_values" {
         start       = "cron(0/15 * * * ? *)"
         stop        = "rate(1 day)"
         timezone    = "America/Argentina/Buenos_Aires"
-        skip_dates  = ["2024-02-29", "2026-12-31"]
-        resources   = ["asg", "rds"]
+        skip_dates  = ["2024-02-29", "2026-12-31", "02-29", "01-01", "12-31"]
+        resources   = ["asg", "rds", "ecs", "redshift", "alarms"]
         description = format("%0512d", 0) # 512 characters
       }
       "abcdefghijklmnopqrstuvwxyz012345" = { stop = "rate(5 minutes)", timezone = "UTC", resources = ["ec2"] }
@@ -39,6 +40,7 @@ run "accepts_edge_values" {
     schedule_retry         = { maximum_event_age_in_seconds = 60, maximum_retry_attempts = 185 }
     create_alarms          = true
     alarm_topic_arn        = "arn:aws:sns:eu-central-1:123456789012:ops-alarms"
+    notification_topic_arn = "arn:aws-us-gov:sns:us-gov-west-1:123456789012:ops_scheduler-summaries"
     kms_key_arn            = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
   }
 
@@ -52,6 +54,7 @@ run "accepts_the_other_edges" {
   command = plan
 
   variables {
+    notification_emails    = { a = "a@b.cd", "on-call" = "first.last+ops@mail.example.com" }
     name_prefix            = "a"
     verify_timeout_seconds = 0
     schedule_retry         = { maximum_event_age_in_seconds = 86400, maximum_retry_attempts = 0 }
@@ -163,6 +166,30 @@ run "rejects_february_30" {
   expect_failures = [var.schedules]
 }
 
+run "rejects_april_31_every_year" {
+  command = plan
+  variables {
+    schedules = { a = { stop = "cron(0 19 ? * MON-FRI *)", skip_dates = ["12-25", "04-31"] } }
+  }
+  expect_failures = [var.schedules]
+}
+
+run "rejects_month_13_every_year" {
+  command = plan
+  variables {
+    schedules = { a = { stop = "cron(0 19 ? * MON-FRI *)", skip_dates = ["13-01"] } }
+  }
+  expect_failures = [var.schedules]
+}
+
+run "rejects_a_yearly_date_without_leading_zeros" {
+  command = plan
+  variables {
+    schedules = { a = { stop = "cron(0 19 ? * MON-FRI *)", skip_dates = ["2-29"] } }
+  }
+  expect_failures = [var.schedules]
+}
+
 run "rejects_a_date_without_leading_zeros" {
   command = plan
   variables {
@@ -251,6 +278,39 @@ run "rejects_a_topic_name_for_a_topic_arn" {
     alarm_topic_arn = "ops-alarms"
   }
   expect_failures = [var.alarm_topic_arn]
+}
+
+run "rejects_a_plural_resource_kind" {
+  command = plan
+  variables {
+    schedules = { a = { stop = "cron(0 19 ? * MON-FRI *)", resources = ["ec2", "alarm"] } }
+  }
+  expect_failures = [var.schedules]
+}
+
+run "rejects_a_topic_name_for_the_summary_topic" {
+  command = plan
+  variables {
+    notification_topic_arn = "ops-scheduler"
+  }
+  expect_failures = [var.notification_topic_arn]
+}
+
+run "rejects_a_summary_address_without_domain" {
+  command = plan
+  variables {
+    notification_emails = { oncall = "oncall@localhost" }
+  }
+  expect_failures = [var.notification_emails]
+}
+
+run "rejects_a_summary_topic_and_addresses_together" {
+  command = plan
+  variables {
+    notification_topic_arn = "arn:aws:sns:eu-central-1:123456789012:ops-scheduler"
+    notification_emails    = { oncall = "oncall@example.com" }
+  }
+  expect_failures = [aws_scheduler_schedule_group.this]
 }
 
 run "rejects_a_kms_alias_for_the_module_key" {
