@@ -72,8 +72,8 @@ lock: ## Re-pin requirements-dev.txt from requirements-dev.in in a throwaway ven
 plan apply destroy: build ## terraform plan|apply|destroy of environments/$(ENV).tfvars in ENV's own state (workspace, data dir, backend file)
 	$(PY) scripts/build.py deploy $@ --env $(ENV)
 
-invoke: $(STAMP) ## Start/stop listed instances now: make invoke ACTION=stop IDS="i-1 i-2" [FUNCTION=opskit-dev-scheduler]
-	$(PY) scripts/invoke.py --action "$(ACTION)" --function "$(or $(FUNCTION),opskit-$(ENV)-scheduler)" $(IDS)
+invoke: $(STAMP) ## Start/stop listed instances now: make invoke ACTION=stop IDS="i-1 i-2" [UNTIL=<ISO-8601>] [FUNCTION=opskit-dev-scheduler]
+	$(PY) scripts/invoke.py --action "$(ACTION)" --function "$(or $(FUNCTION),opskit-$(ENV)-scheduler)" $(if $(UNTIL),--until "$(UNTIL)") $(IDS)
 
 clean: ## Remove build output (keeps .venv)
 	rm -rf build .pytest_cache .ruff_cache

@@ -55,6 +55,9 @@ def test_real_scheduler_stop_is_respected_and_its_own_start_leaves_nothing_to_cl
     monkeypatch.setenv("SCHEDULE_NAMES", '["office-hours"]')
     monkeypatch.setenv("VERIFY_TIMEOUT_SECONDS", "0")  # its start check polls; moto starts at once
     scheduler = load_handler("scheduler")
+    with monkeypatch.context() as own_environment:  # the scheduler's own configuration: no summary topic
+        own_environment.delenv("TOPIC_ARN")
+        scheduler.config()
 
     assert scheduler.handler({"action": "stop", "instance_ids": [iid]}, None)["succeeded"] == [iid]
     stopped = fn.handler(stopped_event(load_event, iid), None)

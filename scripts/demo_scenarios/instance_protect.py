@@ -134,9 +134,10 @@ def _run(report: Report, pattern: dict[str, Any], use_scheduler: bool) -> None:
 
         def by_scheduler() -> None:
             if use_scheduler:
-                scheduler_result.update(
-                    load_handler("scheduler").handler({"action": "stop", "instance_ids": [ids["batch-1"]]}, None)
-                )
+                scheduler = load_handler("scheduler")
+                with environment({"TOPIC_ARN": None}):  # the scheduler's own configuration: no summary topic
+                    scheduler.config()
+                scheduler_result.update(scheduler.handler({"action": "stop", "instance_ids": [ids["batch-1"]]}, None))
             else:  # the scheduler's contract: mark, then stop
                 ec2.create_tags(
                     Resources=[ids["batch-1"]], Tags=[{"Key": "opskit:stopped-by", "Value": "scheduler:manual"}]
