@@ -195,8 +195,6 @@ def _param(module: str, document: str, statement: dict[str, Any], gaps: dict[tup
 # Statements of other modules that grant kms: actions without kms:ViaService today. Strict xfail: once the
 # owner adds the condition the test passes, the xfail turns into a failure, and the entry must be deleted.
 KMS_GRANTS_WITHOUT_VIA_SERVICE_TODAY = {
-    ("scheduler", "function", "StartEncryptedVolumes"): "EC2 creates the grant: add ec2.<region>",
-    ("scheduler", "scheduler", "EncryptedPayloadsAndDeadLetters"): "add kms:ViaService for the services using it",
 }
 KMS_IDENTITY_GRANTS = [(m, d, s) for m, d, s in ALLOWS if _grants_kms_to_an_identity(s)]
 

@@ -45,6 +45,12 @@ data "aws_iam_policy_document" "function" {
       variable = "kms:GrantIsForAWSResource"
       values   = ["true"]
     }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["ec2.${local.region}.amazonaws.com"]
+    }
   }
 
   # Every mutating statement requires the schedule tag to name a CONFIGURED schedule
@@ -233,6 +239,13 @@ data "aws_iam_policy_document" "scheduler" {
       sid       = "EncryptedPayloadsAndDeadLetters"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
       resources = [statement.value]
+
+      # The schedules' encrypted payloads (EventBridge Scheduler) and the encrypted DLQ (SQS) only.
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["scheduler.${local.region}.amazonaws.com", "sqs.${local.region}.amazonaws.com"]
+      }
     }
   }
 }

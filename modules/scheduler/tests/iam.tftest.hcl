@@ -110,13 +110,15 @@ run "mutating_statements_require_a_configured_schedule" {
 
   assert {
     condition = jsonencode([for s in data.aws_iam_policy_document.function.statement : {
-      actions = s.actions, resources = s.resources, condition = s.condition } if s.sid == "StartEncryptedVolumes"
+      actions = s.actions, resources = s.resources } if s.sid == "StartEncryptedVolumes"
       ]) == jsonencode([{
         actions   = ["kms:CreateGrant"]
         resources = ["arn:aws:kms:eu-central-1:123456789012:key/*"]
-        condition = [{ test = "Bool", values = ["true"], variable = "kms:GrantIsForAWSResource" }]
-    }])
-    error_message = "kms:CreateGrant: any key of this account and region, only for AWS resources."
+      }]) && toset(flatten([for s in data.aws_iam_policy_document.function.statement : [for c in s.condition : jsonencode(c)] if s.sid == "StartEncryptedVolumes"])) == toset([
+      jsonencode({ test = "Bool", values = ["true"], variable = "kms:GrantIsForAWSResource" }),
+      jsonencode({ test = "StringEquals", values = ["ec2.eu-central-1.amazonaws.com"], variable = "kms:ViaService" }),
+    ])
+    error_message = "kms:CreateGrant: any key of this account and region, only for AWS resources, only through EC2."
   }
 
   assert {
@@ -237,8 +239,8 @@ run "scheduler_role" {
   }
 
   assert {
-    condition     = jsonencode([for s in data.aws_iam_policy_document.scheduler.statement : s.resources if s.sid == "EncryptedPayloadsAndDeadLetters"]) == jsonencode([["arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]])
-    error_message = "Only the module's own key."
+    condition     = jsonencode([for s in data.aws_iam_policy_document.scheduler.statement : s.resources if s.sid == "EncryptedPayloadsAndDeadLetters"]) == jsonencode([["arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"]]) && toset(flatten([for s in data.aws_iam_policy_document.scheduler.statement : [for c in s.condition : "${c.test} ${c.variable} ${jsonencode(sort(c.values))}"] if s.sid == "EncryptedPayloadsAndDeadLetters"])) == toset(["StringEquals kms:ViaService ${jsonencode(["scheduler.eu-central-1.amazonaws.com", "sqs.eu-central-1.amazonaws.com"])}"])
+    error_message = "Only the module's own key, only through EventBridge Scheduler and SQS."
   }
 
   assert {
