@@ -194,8 +194,7 @@ def _param(module: str, document: str, statement: dict[str, Any], gaps: dict[tup
 
 # Statements of other modules that grant kms: actions without kms:ViaService today. Strict xfail: once the
 # owner adds the condition the test passes, the xfail turns into a failure, and the entry must be deleted.
-KMS_GRANTS_WITHOUT_VIA_SERVICE_TODAY = {
-}
+KMS_GRANTS_WITHOUT_VIA_SERVICE_TODAY = {}
 KMS_IDENTITY_GRANTS = [(m, d, s) for m, d, s in ALLOWS if _grants_kms_to_an_identity(s)]
 
 
