@@ -26,11 +26,22 @@ data "aws_iam_policy_document" "function" {
   }
 
   # ECS services and CloudWatch alarms are found through the Resource Groups Tagging API (by the schedule
-  # tag); these reads have no resource-level permissions or need none.
+  # tag), which has no resource-level permissions; the describes that follow are limited to this
+  # account and region.
   statement {
-    sid       = "DescribeTaggedResources"
-    actions   = ["tag:GetResources", "ecs:DescribeServices", "redshift:DescribeClusters", "cloudwatch:DescribeAlarms"]
+    sid       = "FindTaggedResources"
+    actions   = ["tag:GetResources"]
     resources = ["*"]
+  }
+
+  statement {
+    sid     = "DescribeTaggedResources"
+    actions = ["ecs:DescribeServices", "redshift:DescribeClusters", "cloudwatch:DescribeAlarms"]
+    resources = [
+      "${local.arn_prefix}:ecs:${local.region}:${local.account_id}:service/*",
+      "${local.arn_prefix}:redshift:${local.region}:${local.account_id}:cluster:*",
+      "${local.arn_prefix}:cloudwatch:${local.region}:${local.account_id}:alarm:*",
+    ]
   }
 
   statement {

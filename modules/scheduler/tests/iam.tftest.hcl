@@ -23,7 +23,7 @@ run "mutating_statements_require_a_configured_schedule" {
   command = plan
 
   assert {
-    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "DescribeTaggedResources", "StartEncryptedVolumes", "StartStopScheduledResources", "MarkStoppedInstances", "TagScheduledResources"])
+    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "FindTaggedResources", "DescribeTaggedResources", "StartEncryptedVolumes", "StartStopScheduledResources", "MarkStoppedInstances", "TagScheduledResources"])
     error_message = "Statements: ${jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid])}"
   }
 
@@ -97,10 +97,14 @@ run "mutating_statements_require_a_configured_schedule" {
     condition = jsonencode([for s in data.aws_iam_policy_document.function.statement : {
       actions = s.actions, resources = s.resources } if s.sid == "DescribeTaggedResources"
       ]) == jsonencode([{
-        actions   = ["cloudwatch:DescribeAlarms", "ecs:DescribeServices", "redshift:DescribeClusters", "tag:GetResources"]
-        resources = ["*"]
+        actions = ["cloudwatch:DescribeAlarms", "ecs:DescribeServices", "redshift:DescribeClusters"]
+        resources = [
+          "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:*",
+          "arn:aws:ecs:eu-central-1:123456789012:service/*",
+          "arn:aws:redshift:eu-central-1:123456789012:cluster:*",
+        ]
     }])
-    error_message = "The reads of the new kinds: read-only actions only."
+    error_message = "The reads of the new kinds: read-only actions, this account and region only."
   }
 
   assert {
@@ -156,7 +160,7 @@ run "no_schedules_no_mutating_permissions" {
   }
 
   assert {
-    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "DescribeTaggedResources", "StartEncryptedVolumes"])
+    condition     = jsonencode([for s in data.aws_iam_policy_document.function.statement : s.sid]) == jsonencode(["DescribeFleet", "DescribeDatabases", "FindTaggedResources", "DescribeTaggedResources", "StartEncryptedVolumes"])
     error_message = "With no schedule configured no resource may be started, stopped or tagged."
   }
 }
