@@ -11,7 +11,7 @@ ENV    ?= dev
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help venv test validate build demo bench fmt lint scan docs lock plan apply destroy invoke clean
+.PHONY: help venv test fuzz validate build demo bench fmt lint scan docs lock plan apply destroy invoke clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,7 +25,10 @@ venv: $(STAMP) ## Create .venv with the pinned development requirements
 
 test: $(STAMP) ## Validate everything (Python, Terraform, ASL, patterns, docs) and run pytest
 	$(PY) scripts/build.py validate
-	$(PY) -m pytest -q -n 2 tests
+	OPSKIT_FUZZ_SCALE=$${OPSKIT_FUZZ_SCALE:-0.25} $(PY) -m pytest -q -n 2 tests
+
+fuzz: $(STAMP) ## The mutation tests at full length (make test runs the first quarter of each sequence)
+	OPSKIT_FUZZ_SCALE=1 $(PY) -m pytest -q -n 2 $(wildcard tests/test_*_fuzz.py)
 
 validate: $(STAMP) ## Static validation only
 	$(PY) scripts/build.py validate

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,8 +49,15 @@ MUTANTS: list[Any] = [
     {"nested": {"a": [1]}},
     DEEP,
 ]
+# `make test` runs the first quarter of every (deterministic) mutation sequence; `make fuzz` runs them whole.
+SCALE = float(os.environ.get("OPSKIT_FUZZ_SCALE", "1"))
 READ_ONLY = ("Describe", "Get", "List", "Head", "Lookup", "Batch Get", "Query", "Scan")
 ALLOWED = (opskit_common.InputError, opskit_common.ConfigError, opskit_common.PartialFailure)
+
+
+def scaled(count: int) -> int:
+    """How many of `count` mutations this run makes (OPSKIT_FUZZ_SCALE; never fewer than 40)."""
+    return max(min(count, 40), round(count * SCALE))
 
 
 def paths(value: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:

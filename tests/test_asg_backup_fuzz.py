@@ -32,7 +32,7 @@ from test_asg_backup_heartbeat import GROUP, HEARTBEAT_ENV
 EVENTS = Path(__file__).resolve().parent / "events" / "asg_backup"
 FIXTURES = sorted(path.name for path in EVENTS.glob("*.json"))
 SEED = 20261123
-MUTATIONS = 300
+MUTATIONS = fuzz.scaled(300)
 KMS_KEY = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 

@@ -35,7 +35,7 @@ from moto import mock_aws
 
 EVENTS = Path(__file__).resolve().parent / "events" / "health_check"
 FIXTURES = sorted(p.name for p in EVENTS.glob("*.json"))
-MUTATIONS = 300  # per fixture event, for TARGETS (over two seeds) and for the environment
+MUTATIONS = fuzz.scaled(300)  # per fixture event, for TARGETS (over two seeds) and for the environment
 SEEDS = (11, 29)
 NOW = "2026-11-23T05:00:10Z"  # a moment after the scheduled event's own time
 PREFIX = "opskit-health-check-"

@@ -25,7 +25,7 @@ from test_instance_protect import aws as aws  # the fixtures, re-exported for py
 from test_instance_protect import protect as protect
 
 FIXTURES = sorted(p.name for p in (Path(__file__).parent / "events" / "instance_protect").glob("*.json"))
-MUTATIONS = 200
+MUTATIONS = fuzz.scaled(200)
 MARKER = "opskit:stopped-by"
 # Results after which the instance is no longer in the fixture's state (it was started / its marker deleted).
 CHANGED = {"unplanned-stop", "cleared-stale-marker"}

@@ -29,7 +29,7 @@ from test_owner_tagger_fixtures import BINDERS, STUBBED
 REGION = "eu-central-1"
 AMI = "ami-12c6146b"
 FIXTURES = sorted(p.name for p in (EVENTS / "owner_tagger").glob("*.json"))
-MUTATIONS = 200  # per fixture
+MUTATIONS = fuzz.scaled(200)  # per fixture
 ENV = {
     "OWNER_TAG_KEY": "Owner",
     "CREATED_BY_TAG_KEY": "CreatedBy",
@@ -218,7 +218,7 @@ def test_mutated_environments(handler, launch_event, monkeypatch):
 
 def test_mutated_sweep_inputs_are_refused_before_any_aws_call(handler):
     count = 0
-    for label, mutant in fuzz.mutations({"mode": "sweep"}, seed=13, count=100):
+    for label, mutant in fuzz.mutations({"mode": "sweep"}, seed=13, count=fuzz.scaled(100)):
         fuzz.check(functools.partial(handler.handler, mutant, None), f"sweep input: {label}")
         count += 1
-    assert count == 100
+    assert count == fuzz.scaled(100)

@@ -20,8 +20,8 @@ import pytest
 from test_restart_guard import FIXTURE_INSTANCE, moto_guard, put_alarm, run_instance
 
 FIXTURES = sorted((Path(__file__).parent / "events" / "restart_guard").glob("*.json"))
-MUTATIONS_PER_FIXTURE = 200
-ENV_MUTATIONS = 300
+MUTATIONS_PER_FIXTURE = fuzz.scaled(200)
+ENV_MUTATIONS = fuzz.scaled(300)
 OPT_IN = ("opskit:auto-restart", "true")
 
 

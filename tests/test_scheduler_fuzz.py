@@ -28,7 +28,7 @@ from test_scheduler_helpers import TOPIC, alarm, db_cluster, ecs_service, redshi
 REGION = "eu-central-1"
 EVENTS = Path(__file__).resolve().parent / "events" / "scheduler"
 FIXTURES = sorted(p.name for p in EVENTS.glob("*.json"))
-MUTATIONS = 300
+MUTATIONS = fuzz.scaled(300)
 ENV = {
     "TAG_KEY": "Schedule",
     "SCHEDULE_NAMES": json.dumps(["office-hours", "weekends"]),
@@ -126,7 +126,7 @@ def test_mutated_events(world: ModuleType, load_event: Callable[[str], Any], nam
     # Every mutation of the manual form (its keys: action, ids, override_until) breaks it; the scheduled
     # form also has harmless ones (a skip date or the dry_run flag removed), which must then run to the end.
     assert outcomes["refused"] >= MUTATIONS // 4, outcomes
-    assert outcomes["accepted"] >= (0 if "instance_ids" in event else 10), outcomes
+    assert outcomes["accepted"] >= (0 if "instance_ids" in event else MUTATIONS // 30), outcomes
 
 
 def test_mutated_environment(
@@ -147,7 +147,7 @@ def test_mutated_environment(
             with pytest.raises(opskit_common.ConfigError):
                 world.Config.from_env(mutant)
             outcomes["refused"] += 1
-    assert outcomes["refused"] >= MUTATIONS // 4 and outcomes["accepted"] >= 10, outcomes
+    assert outcomes["refused"] >= MUTATIONS // 4 and outcomes["accepted"] >= MUTATIONS // 30, outcomes
 
 
 def test_mutated_schedule_names(
@@ -156,8 +156,9 @@ def test_mutated_schedule_names(
     """The SCHEDULE_NAMES list itself mutated (wrong types, huge, deep, surrogates, removed names)."""
     event = load_event("scheduler/office-hours-stop.json")
     outcomes: Counter[str] = Counter()
-    for label, mutant in fuzz.mutations(json.loads(ENV["SCHEDULE_NAMES"]), seed=29, count=200):
+    count = fuzz.scaled(200)
+    for label, mutant in fuzz.mutations(json.loads(ENV["SCHEDULE_NAMES"]), seed=29, count=count):
         monkeypatch.setenv("SCHEDULE_NAMES", json.dumps(mutant))
         world.config.cache_clear()
         _checked(world, event, f"SCHEDULE_NAMES {label}", outcomes)
-    assert outcomes["refused"] >= 50 and outcomes["accepted"] >= 5, outcomes
+    assert outcomes["refused"] >= count // 4 and outcomes["accepted"] >= count // 40, outcomes

@@ -15,6 +15,8 @@ from opskit_tools.paths import REPO
 
 TERRAFORM, WHY = tfgate.find_terraform()
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason=f"no Terraform >= 1.9: {WHY}")
+# Each gate run is a module-scoped fixture: under pytest-xdist its tests share one worker, so it runs once.
+pytestmark = pytest.mark.xdist_group("terraform-gate")
 
 # (configuration, file, text appended to it, expected message start). The line marked `# <-` is the one the
 # finding must name. Found by `terraform validate` of the configuration:
@@ -97,24 +99,24 @@ def _plant(tree: Path, relative: str, text: str) -> int:
     return existing.count("\n") + 2 + offset
 
 
-def _gate(tmp_path_factory: pytest.TempPathFactory, planted: dict) -> tuple[list[str], dict[str, int]]:
+def _gate(tmp_path_factory: pytest.TempPathFactory, planted: dict, suites: bool) -> tuple[list[str], dict[str, int]]:
     tree = _copy_repo(tmp_path_factory.mktemp("planted") / "repo")
     (tree / "tests" / "root.tftest.hcl").unlink()  # keeps the run short; the planted errors are elsewhere
     lines = {name: _plant(tree, file, text) for name, (_, file, text, _) in planted.items()}
     only = sorted({config for config, *_ in planted.values()})
-    result, skipped = tfgate.run(source=tree, work=tree.parent / "work", only=only)
+    result, skipped = tfgate.run(source=tree, work=tree.parent / "work", only=only, suites=suites)
     assert skipped is None, skipped
     return result.findings, lines
 
 
 @pytest.fixture(scope="module")
 def validate_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, int]]:
-    return _gate(tmp_path_factory, PLANTED)
+    return _gate(tmp_path_factory, PLANTED, suites=False)
 
 
 @pytest.fixture(scope="module")
 def plan_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], dict[str, int]]:
-    return _gate(tmp_path_factory, PLANTED_IN_PLANS)
+    return _gate(tmp_path_factory, PLANTED_IN_PLANS, suites=True)
 
 
 def _assert_found(planted: dict, name: str, run: tuple[list[str], dict[str, int]]) -> None:

@@ -111,7 +111,20 @@ def write_mirror(directory: Path, platform: str) -> Path:
     return directory
 
 
-def _serve(name: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
+# A block that names a resource or data source type: in configurations, check blocks, test and mock files.
+_TYPE_LABEL = re.compile(r'^\s*(?:resource|data|mock_resource|mock_data)\s+"([A-Za-z0-9_]+)"', re.MULTILINE)
+
+
+def named_types(tree: Path) -> set[str]:
+    """Every resource and data source type the tree's .tf, .tftest.hcl and .tfmock.hcl files name."""
+    found: set[str] = set()
+    for pattern in ("*.tf", "*.tftest.hcl", "*.tfmock.hcl"):
+        for path in tree.rglob(pattern):
+            found.update(_TYPE_LABEL.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return found
+
+
+def _serve(name: str, types_file: Path) -> tuple[subprocess.Popen[str], dict[str, object]]:
     script = str(Path(tfprovider.__file__).resolve())
     process = subprocess.Popen(
         [sys.executable, script, "serve", name, "--dev"],
@@ -119,6 +132,7 @@ def _serve(name: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        env=dict(os.environ, **{tfprovider.ONLY_TYPES_ENV: str(types_file)}),
     )
     assert process.stdout is not None
     deadline = time.monotonic() + 60
@@ -135,7 +149,7 @@ def _serve(name: str) -> tuple[subprocess.Popen[str], dict[str, object]]:
 
 
 @contextmanager
-def providers(terraform: str, work: Path) -> Iterator[Providers]:
+def providers(terraform: str, work: Path, tree: Path) -> Iterator[Providers]:
     real_dir = os.environ.get("OPSKIT_TF_PLUGIN_DIR")
     if real_dir:
         yield Providers(f"real providers from {real_dir}", [f"-plugin-dir={real_dir}"])
@@ -146,7 +160,12 @@ def providers(terraform: str, work: Path) -> Iterator[Providers]:
     platform = json.loads(subprocess.run([terraform, "version", "-json"], capture_output=True, text=True).stdout)
     mirror = write_mirror(work / "mirror", platform["platform"])
     versions = ", ".join(f"{k} {v}" for k, v in tfprovider.versions().items())
-    servers = [_serve(name) for name in tfprovider.versions()]
+    # Terraform decodes every served schema in every command: serving the ~45 types the tree names
+    # instead of the provider's ~2,000 changes no result (a type the tree does not name is never looked
+    # up; a misspelt one is unknown either way) and makes each command several times cheaper.
+    types_file = work / "schema-types.txt"
+    types_file.write_text("\n".join(sorted(named_types(tree))) + "\n", encoding="utf-8")
+    servers = [_serve(name, types_file) for name in tfprovider.versions()]
     reattach: dict[str, object] = {}
     for _, entry in servers:
         reattach.update(entry)
@@ -237,7 +256,7 @@ def _test(terraform: str, args: list[str], config: Path, tree: Path, env: dict[s
         result.findings.append(f"{config}:1: terraform test {' '.join(args)}: {summary}")
 
 
-def check_configuration(terraform: str, config: Path, tree: Path, source: Providers) -> Result:
+def check_configuration(terraform: str, config: Path, tree: Path, source: Providers, suites: bool = True) -> Result:
     result = Result(configurations=1)
     cwd = tree / config
     init = _run(terraform, ["init", "-backend=false", "-input=false", "-no-color", *source.init_args], cwd, _env())
@@ -252,7 +271,7 @@ def check_configuration(terraform: str, config: Path, tree: Path, source: Provid
         diagnostics = [{"summary": "terraform validate failed", "detail": validate.stderr}]
     errors = [d for d in diagnostics if d.get("severity", "error") == "error"]
     result.findings += [f"{_location(config, d, tree)}: {_message(d)}" for d in errors]
-    if errors:
+    if errors or not suites:
         return result  # a configuration that does not validate cannot be tested
     if any((cwd / "tests").glob("*.tftest.hcl")):
         _test(terraform, [], config, tree, env, result)
@@ -272,9 +291,14 @@ def fmt_findings(terraform: str, tree: Path) -> list[str]:
 
 
 def run(
-    source: Path = REPO, work: Path = BUILD / "terraform", only: list[str] | None = None, workers: int | None = None
+    source: Path = REPO,
+    work: Path = BUILD / "terraform",
+    only: list[str] | None = None,
+    workers: int | None = None,
+    suites: bool = True,
 ) -> tuple[Result, str | None]:
-    """Copy `source` to `work`/tree and check every configuration (or those in `only`).
+    """Copy `source` to `work`/tree and check every configuration (or those in `only`); `suites=False`
+    stops after `validate` (no native test runs).
     Returns (result, None) or (empty result, why it was skipped)."""
     terraform, description = find_terraform()
     if terraform is None:
@@ -282,8 +306,9 @@ def run(
     tree = copy_tree(source, work / "tree")
     result = Result(findings=fmt_findings(terraform, tree))
     selected = [c for c in configurations(tree) if not only or str(c) in only]
-    with providers(terraform, work) as source_of_schema, ThreadPoolExecutor(workers or os.cpu_count() or 2) as pool:
-        results = pool.map(lambda c: check_configuration(terraform, c, tree, source_of_schema), selected)
+    pool = ThreadPoolExecutor(workers or os.cpu_count() or 2)
+    with providers(terraform, work, tree) as source_of_schema, pool:
+        results = pool.map(lambda c: check_configuration(terraform, c, tree, source_of_schema, suites), selected)
         for part in results:
             result.findings += [f for f in part.findings if f not in result.findings]  # modules repeat via the root
             result.passed += part.passed

@@ -9,6 +9,7 @@ go-plugin handshake and its TLS come from the `tf` package; this file only maps 
 
     tfprovider.py serve NAME [--dev]   NAME is aws or archive; --dev serves on a Unix socket and prints
                                        the TF_REATTACH_PROVIDERS entry instead of the plugin handshake
+    OPSKIT_TF_SCHEMA_TYPES=<file>      serve only the resource and data source types listed in the file
 
 Mapping decisions (the vendored schema is derived from generated bindings, not read from the plugin):
 - A top-level optional argument is served as optional + computed, because the data does not say which
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import sys
 from functools import cache
@@ -42,6 +44,8 @@ REFUSED = (
     "UpgradeResourceState",
     "CallFunction",
 )
+# A file naming the resource and data source types to serve (one per line); unset: the whole provider.
+ONLY_TYPES_ENV = "OPSKIT_TF_SCHEMA_TYPES"
 _COLLECTION = re.compile(r"(list|set|map)\((.*)\)")
 
 
@@ -128,32 +132,36 @@ def block(spec: dict[str, Any], *, top: bool = False, in_set: bool = False):
     return pb.Schema.Block(attributes=attributes, block_types=nested)
 
 
-def _own(data: dict[str, Any], kind: str, name: str) -> dict[str, Any]:
-    return {k: v for k, v in data[kind].items() if k == name or k.startswith(name + "_")}
+def _own(data: dict[str, Any], kind: str, name: str, only: frozenset[str] | None) -> dict[str, Any]:
+    own = {k: v for k, v in data[kind].items() if k == name or k.startswith(name + "_")}
+    return own if only is None else {k: v for k, v in own.items() if k in only}
 
 
-def provider_schema(name: str, data: dict[str, Any]):
-    """The GetProviderSchema response for provider `name` (aws or archive)."""
+def provider_schema(name: str, data: dict[str, Any], only: frozenset[str] | None = None):
+    """The GetProviderSchema response for provider `name` (aws or archive); with `only`, just those
+    resource and data source types (the rest of the provider is left out, as if it did not exist)."""
     pb = _pb()
     if name not in data["provider"]:
         raise SystemExit(f"the vendored schema has no provider {name!r} (it has {', '.join(data['provider'])})")
     return pb.GetProviderSchema.Response(
         provider=pb.Schema(block=block(data["provider"][name])),
         provider_meta=pb.Schema(block=pb.Schema.Block()),
-        resource_schemas={k: pb.Schema(block=block(v, top=True)) for k, v in _own(data, "resources", name).items()},
+        resource_schemas={
+            k: pb.Schema(block=block(v, top=True)) for k, v in _own(data, "resources", name, only).items()
+        },
         data_source_schemas={
-            k: pb.Schema(block=block(v, top=True)) for k, v in _own(data, "data_sources", name).items()
+            k: pb.Schema(block=block(v, top=True)) for k, v in _own(data, "data_sources", name, only).items()
         },
         server_capabilities=pb.ServerCapabilities(get_provider_schema_optional=True),
     )
 
 
-def servicer(name: str, data: dict[str, Any]):
+def servicer(name: str, data: dict[str, Any], only: frozenset[str] | None = None):
     """A tfplugin6 Provider servicer that serves the schema and refuses every operation on real objects."""
     from tf.gen import tfplugin_pb2_grpc
 
     pb = _pb()
-    response = provider_schema(name, data)
+    response = provider_schema(name, data, only)
 
     def refuse(method: str):
         def call(self, request, context):
@@ -190,7 +198,9 @@ def serve(name: str, argv: list[str]) -> None:
     import tf.provider
     import tf.runner
 
-    instance = servicer(name, schema_data())
+    listed = os.environ.get(ONLY_TYPES_ENV)
+    only = frozenset(Path(listed).read_text(encoding="utf-8").split()) if listed else None
+    instance = servicer(name, schema_data(), only)
 
     class _Named:  # what tf.runner reads in --dev mode
         def full_name(self) -> str:
