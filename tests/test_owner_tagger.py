@@ -253,6 +253,9 @@ def test_malformed_events_raise_input_error_before_any_aws_call(fn, monkeypatch,
         ({"OWNER_TAG_KEY": "aws:owner"}, "reserved"),
         ({"CREATED_BY_TAG_KEY": "Owner"}, "must differ"),
         ({"CREATED_AT_TAG_KEY": "created<at>"}, "characters tags do not allow"),
+        ({"OWNER_TAG_KEY": "opskit:owner"}, "opskit: prefix is reserved"),
+        ({"CREATED_BY_TAG_KEY": "OpsKit:created-by"}, "opskit: prefix is reserved"),
+        ({"CREATED_AT_TAG_KEY": "owner"}, "must differ"),  # keys that differ only in case
     ],
 )
 def test_bad_tag_key_configuration_is_a_config_error(fn, load_event, monkeypatch, env, message):

@@ -4,67 +4,14 @@ call), ids have exactly 8 or 17 hex digits, the reserved opskit: prefix, tag key
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Callable, Iterator
-from types import ModuleType
 from typing import Any
 
-import boto3
 import opskit_common
 import pytest
-from moto import mock_aws
+from test_owner_tagger import AMI, bind, ec2, fn, moto_account, tags_of
+from test_owner_tagger import forbid_aws as no_aws
 
-REGION = "eu-central-1"
-AMI = "ami-12c6146b"  # one of moto's built-in images
-
-
-@pytest.fixture
-def fn(load_handler: Callable[[str], ModuleType], monkeypatch: pytest.MonkeyPatch) -> Callable[..., ModuleType]:
-    def load(**env: str) -> ModuleType:
-        for key in ("OWNER_TAG_KEY", "CREATED_BY_TAG_KEY", "CREATED_AT_TAG_KEY", "CREATED_VIA_TAG_KEY", "EVENT_NAMES"):
-            monkeypatch.delenv(key, raising=False)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        return load_handler("owner_tagger")
-
-    return load
-
-
-@pytest.fixture(scope="module")
-def moto_account() -> Iterator[None]:
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def ec2(moto_account: None) -> Any:
-    return boto3.client("ec2", region_name=REGION)
-
-
-def no_aws(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test if the handler creates any AWS client (conftest cleared the client cache)."""
-
-    def refuse(service: str, *args: Any, **kwargs: Any) -> Any:
-        raise AssertionError(f"the handler created a {service} client for an event it must refuse")
-
-    monkeypatch.setattr(module.common.boto3, "client", refuse)
-
-
-def tags_of(ec2: Any, resource_id: str) -> dict[str, str]:
-    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [resource_id]}])["Tags"]
-    return {t["Key"]: t["Value"] for t in found}
-
-
-def bind(event: dict[str, Any], instances: list[dict[str, Any]]) -> dict[str, Any]:
-    event = copy.deepcopy(event)
-    items = event["detail"]["responseElements"]["instancesSet"]["items"]
-    assert len(items) == len(instances)
-    for item, instance in zip(items, instances, strict=True):
-        item["instanceId"] = instance["InstanceId"]
-        item["networkInterfaceSet"]["items"][0]["networkInterfaceId"] = instance["NetworkInterfaces"][0][
-            "NetworkInterfaceId"
-        ]
-    return event
+__all__ = ["ec2", "fn", "moto_account"]  # fixtures shared with test_owner_tagger.py
 
 
 # --- 1. times and Auto Scaling group names ---------------------------------------------------------
@@ -181,21 +128,6 @@ def test_an_existing_tag_key_in_another_case_is_kept(fn, load_event, ec2):
         "CreatedVia": "cli",
     }
     assert result["failed"] == []
-
-
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"OWNER_TAG_KEY": "opskit:owner"}, "opskit: prefix is reserved"),
-        ({"CREATED_BY_TAG_KEY": "OpsKit:created-by"}, "opskit: prefix is reserved"),
-        ({"CREATED_AT_TAG_KEY": "owner"}, "must differ"),
-    ],
-)
-def test_reserved_prefixes_and_keys_differing_only_in_case_are_config_errors(fn, load_event, monkeypatch, env, message):
-    module = fn(**env)
-    no_aws(module, monkeypatch)
-    with pytest.raises(opskit_common.ConfigError, match=message):
-        module.handler(load_event("owner_tagger/run-instances-iam-user.json"), None)
 
 
 # --- 6. bounded messages in errors and logs --------------------------------------------------------

@@ -236,19 +236,7 @@ def _evaluate(target: Target, result: Result, text: str) -> None:
         problem = json_mismatch(text, target.json_pointer, target.json_equals)
         if problem:
             result.failures.append(("json", problem))
-    if (
-        target.max_latency_ms is not None
-        and result.latency_ms is not None
-        and result.latency_ms > target.max_latency_ms
-    ):
-        result.failures.append(("latency", f"latency {result.latency_ms} ms over {target.max_latency_ms:g} ms"))
-    if target.min_cert_days is not None:
-        if result.cert_days is None:
-            result.failures.append(("certificate", "certificate expiry could not be read"))
-        elif result.cert_days < target.min_cert_days:
-            result.failures.append(
-                ("certificate", f"certificate expires in {result.cert_days} days (minimum {target.min_cert_days})")
-            )
+    result.check_limits(target.max_latency_ms, target.min_cert_days)
 
 
 _MISSING = object()

@@ -78,26 +78,10 @@ def check_tcp(target: Target, cfg: Config) -> Result:
     finally:
         sock.close()
     if result.latency_ms is not None:
-        _limits(target, result)
+        result.check_limits(target.max_latency_ms, target.min_cert_days)
     result.failures = [(c, common.clip(r, REASON_LIMIT)) for c, r in result.failures]
     result.ok = not result.failures
     return result
-
-
-def _limits(target: Target, result: Result) -> None:
-    if (
-        target.max_latency_ms is not None
-        and result.latency_ms is not None
-        and result.latency_ms > target.max_latency_ms
-    ):
-        result.failures.append(("latency", f"latency {result.latency_ms} ms over {target.max_latency_ms:g} ms"))
-    if target.min_cert_days is not None:
-        if result.cert_days is None:
-            result.failures.append(("certificate", "certificate expiry could not be read"))
-        elif result.cert_days < target.min_cert_days:
-            result.failures.append(
-                ("certificate", f"certificate expires in {result.cert_days} days (minimum {target.min_cert_days})")
-            )
 
 
 def _lookup(host: str, timeout: float) -> list[Any]:
@@ -156,7 +140,7 @@ def check_dns(target: Target, cfg: Config) -> Result:
                 wanted = ", ".join(str(n) for n in target.expected_addresses)
                 shown = ", ".join(str(a) for a in outside)
                 result.failures.append(("dns", f"{host} resolved to {shown}, outside the expected {wanted}"))
-        _limits(target, result)
+        result.check_limits(target.max_latency_ms, target.min_cert_days)
     result.failures = [(c, common.clip(r, REASON_LIMIT)) for c, r in result.failures]
     result.ok = not result.failures
     return result

@@ -49,6 +49,18 @@ class Result:
     def counts_as_failed(self) -> bool:
         return not self.ok and self.suppressed is None
 
+    def check_limits(self, max_latency_ms: float | None, min_cert_days: float | None) -> None:
+        """Fail on a latency over its maximum and on a certificate that expires too soon (or unreadably)."""
+        if max_latency_ms is not None and self.latency_ms is not None and self.latency_ms > max_latency_ms:
+            self.failures.append(("latency", f"latency {self.latency_ms} ms over {max_latency_ms:g} ms"))
+        if min_cert_days is None:
+            return
+        if self.cert_days is None:
+            self.failures.append(("certificate", "certificate expiry could not be read"))
+        elif self.cert_days < min_cert_days:
+            reason = f"certificate expires in {self.cert_days} days (minimum {min_cert_days})"
+            self.failures.append(("certificate", reason))
+
     def public(self) -> dict[str, Any]:
         shown = {"name": self.name, "ok": self.ok, "status": self.status, "latency_ms": self.latency_ms}
         shown["reason"] = self.reason

@@ -64,7 +64,10 @@ ENV = {
 }
 
 
-def lifecycle_event(instance_id: str, token: str, group_arn: str, time: str) -> dict[str, Any]:
+def lifecycle_event(
+    instance_id: str, token: str, group_arn: str | None, time: str, group: str = GROUP
+) -> dict[str, Any]:
+    """The terminate lifecycle action as EventBridge delivers it (the demos of both asg-backup scenarios)."""
     return {
         "version": "0",
         "id": f"lifecycle-{token[:8]}",
@@ -73,10 +76,10 @@ def lifecycle_event(instance_id: str, token: str, group_arn: str, time: str) -> 
         "account": DEFAULT_ACCOUNT_ID,
         "time": time,
         "region": REGION,
-        "resources": [group_arn],
+        "resources": [group_arn] if group_arn else [],
         "detail": {
             "LifecycleActionToken": token,
-            "AutoScalingGroupName": GROUP,
+            "AutoScalingGroupName": group,
             "LifecycleHookName": HOOK,
             "EC2InstanceId": instance_id,
             "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
@@ -86,14 +89,14 @@ def lifecycle_event(instance_id: str, token: str, group_arn: str, time: str) -> 
     }
 
 
-def status_event(instance_id: str, command_id: str, status: str) -> dict[str, Any]:
+def status_event(instance_id: str, command_id: str, status: str, time: str = "2026-11-23T04:33:42Z") -> dict[str, Any]:
     return {
         "version": "0",
         "id": f"status-{command_id[:8]}-{status}",
         "detail-type": "EC2 Command Invocation Status-change Notification",
         "source": "aws.ssm",
         "account": DEFAULT_ACCOUNT_ID,
-        "time": "2026-11-23T04:33:42Z",
+        "time": time,
         "region": REGION,
         "resources": [f"arn:aws:ec2:{REGION}:{DEFAULT_ACCOUNT_ID}:instance/{instance_id}"],
         "detail": {

@@ -27,7 +27,7 @@ from typing import Any
 
 import boto3
 import opskit_common as common
-from demo_scenarios.asg_backup import answer
+from demo_scenarios.asg_backup import answer, lifecycle_event, status_event
 from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ssm.models import ssm_backends
@@ -105,45 +105,6 @@ class HookTimer:
             return self._gone(instance_id)
         self.completed[instance_id] = params["LifecycleActionResult"]
         return {}
-
-
-def lifecycle_event(instance_id: str, token: str) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"lifecycle-{token[:8]}",
-        "detail-type": "EC2 Instance-terminate Lifecycle Action",
-        "source": "aws.autoscaling",
-        "account": DEFAULT_ACCOUNT_ID,
-        "time": T0.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [],
-        "detail": {
-            "LifecycleActionToken": token,
-            "AutoScalingGroupName": GROUP,
-            "LifecycleHookName": HOOK,
-            "EC2InstanceId": instance_id,
-            "LifecycleTransition": "autoscaling:EC2_INSTANCE_TERMINATING",
-        },
-    }
-
-
-def status_event(instance_id: str, command_id: str, status: str, when: datetime) -> dict[str, Any]:
-    return {
-        "version": "0",
-        "id": f"status-{command_id[:8]}",
-        "detail-type": "EC2 Command Invocation Status-change Notification",
-        "source": "aws.ssm",
-        "account": DEFAULT_ACCOUNT_ID,
-        "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [],
-        "detail": {
-            "command-id": command_id,
-            "document-name": "opskit-asg-backup",
-            "instance-id": instance_id,
-            "status": status,
-        },
-    }
 
 
 def pending() -> dict[str, dict[str, Any]]:
@@ -237,7 +198,9 @@ def _scenario(report: Report) -> None:
     commands: dict[str, str] = {}
     with contextlib.redirect_stdout(emf):
         for n, instance_id in enumerate((batch1, batch2), start=1):
-            result = handler.handler(lifecycle_event(instance_id, f"{n}7654321-4321-4321-4321-210987654321"), None)
+            result = handler.handler(
+                lifecycle_event(instance_id, f"{n}7654321-4321-4321-4321-210987654321", None, _time(T0), GROUP), None
+            )
             commands[instance_id] = result["command_id"]
             command = ssm_backends[DEFAULT_ACCOUNT_ID][REGION].get_command_by_id(result["command_id"])
             command.requested_date_time, command.status = T0.replace(tzinfo=None), "InProgress"
@@ -304,8 +267,12 @@ def _finish_backup(
     ][0]
     common.client("s3").put_object(Bucket=BUCKET, Key=key, Body=b"db" * 1000, Metadata={"sha256": "ab" * 32})
     ssm_backends[DEFAULT_ACCOUNT_ID][REGION].get_command_by_id(command_id).status = "Success"
-    result = handler.handler(status_event(instance_id, command_id, "Success", when), None)
+    result = handler.handler(status_event(instance_id, command_id, "Success", _time(when)), None)
     rows.append([_offset(when), instance_id, result["decision"], "(pending one deleted)", "-"])
+
+
+def _time(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _offset(when: datetime) -> str:
