@@ -25,10 +25,10 @@ venv: $(STAMP) ## Create .venv with the pinned development requirements
 
 test: $(STAMP) ## Validate everything (Python, Terraform, ASL, patterns, docs) and run pytest
 	$(PY) scripts/build.py validate
-	OPSKIT_FUZZ_SCALE=$${OPSKIT_FUZZ_SCALE:-0.25} $(PY) -m pytest -q -n 2 tests
+	OPSKIT_FUZZ_SCALE=$${OPSKIT_FUZZ_SCALE:-0.25} $(PY) -m pytest -q -n 2 --dist loadgroup tests
 
 fuzz: $(STAMP) ## The mutation tests at full length (make test runs the first quarter of each sequence)
-	OPSKIT_FUZZ_SCALE=1 $(PY) -m pytest -q -n 2 $(wildcard tests/test_*_fuzz.py)
+	OPSKIT_FUZZ_SCALE=1 $(PY) -m pytest -q -n 2 --dist loadgroup $(wildcard tests/test_*_fuzz.py)
 
 validate: $(STAMP) ## Static validation only
 	$(PY) scripts/build.py validate
