@@ -23,12 +23,14 @@ $(STAMP): requirements-dev.txt
 
 venv: $(STAMP) ## Create .venv with the pinned development requirements
 
+# --dist loadfile: a file's tests share one worker, so a module-scoped fixture (a gate run, a moto
+# account) is set up once, not once per worker.
 test: $(STAMP) ## Validate everything (Python, Terraform, ASL, patterns, docs) and run pytest
 	$(PY) scripts/build.py validate
-	OPSKIT_FUZZ_SCALE=$${OPSKIT_FUZZ_SCALE:-0.25} $(PY) -m pytest -q -n 2 --dist loadgroup tests
+	OPSKIT_FUZZ_SCALE=$${OPSKIT_FUZZ_SCALE:-0.25} $(PY) -m pytest -q -n 2 --dist loadfile tests
 
 fuzz: $(STAMP) ## The mutation tests at full length (make test runs the first quarter of each sequence)
-	OPSKIT_FUZZ_SCALE=1 $(PY) -m pytest -q -n 2 --dist loadgroup $(wildcard tests/test_*_fuzz.py)
+	OPSKIT_FUZZ_SCALE=1 $(PY) -m pytest -q -n 2 --dist loadfile $(wildcard tests/test_*_fuzz.py)
 
 validate: $(STAMP) ## Static validation only
 	$(PY) scripts/build.py validate

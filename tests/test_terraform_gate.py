@@ -15,8 +15,6 @@ from opskit_tools.paths import REPO
 
 TERRAFORM, WHY = tfgate.find_terraform()
 needs_terraform = pytest.mark.skipif(TERRAFORM is None, reason=f"no Terraform >= 1.9: {WHY}")
-# Each gate run is a module-scoped fixture: under pytest-xdist its tests share one worker, so it runs once.
-pytestmark = pytest.mark.xdist_group("terraform-gate")
 
 # (configuration, file, text appended to it, expected message start). The line marked `# <-` is the one the
 # finding must name. Found by `terraform validate` of the configuration:
