@@ -16,9 +16,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
+# pip installs only the pinned uv, which installs the rest (an order of magnitude faster than pip).
+UV_PIN := $(shell grep -m1 '^uv==' requirements-dev.txt)
+
 $(STAMP): requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check "$(UV_PIN)"
+	$(BIN)/uv pip install --quiet --python $(PY) -r requirements-dev.txt
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create .venv with the pinned development requirements
@@ -59,7 +63,8 @@ SCAN_VENV := .venv-scan
 
 $(SCAN_VENV)/.installed: requirements-scan.txt
 	@test -x $(SCAN_VENV)/bin/python || $(PYTHON) -m venv $(SCAN_VENV)
-	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-scan.txt
+	$(SCAN_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "$(UV_PIN)"
+	$(SCAN_VENV)/bin/uv pip install --quiet --python $(SCAN_VENV)/bin/python -r requirements-scan.txt
 	@touch $@
 
 scan: $(SCAN_VENV)/.installed ## checkov security scan of the root and modules (zero failures; skips are justified inline)
