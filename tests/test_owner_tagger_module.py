@@ -11,6 +11,7 @@ import fnmatch
 import functools
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -106,7 +107,7 @@ def test_terraform_sets_the_environment_the_handler_reads(handler):
     read = set(re.findall(r'"([A-Z][A-Z_]{4,})"', source))
     assert set(environment) <= read
     assert read - set(environment) == {"SWEEP_MAX_PAGES", "AWS_LAMBDA_FUNCTION_NAME"}  # defaults / set by Lambda
-    defaults = {k: variables()[k.lower()]["default"] for k in handler.config_module.KEY_VARIABLES}
+    defaults = {k: variables()[k.lower()]["default"] for k in sys.modules[handler.Config.__module__].KEY_VARIABLES}
     assert defaults == {
         "OWNER_TAG_KEY": "Owner",
         "CREATED_BY_TAG_KEY": "CreatedBy",

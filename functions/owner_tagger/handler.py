@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import opskit_common as common
-import owner_tagger_config as config_module  # noqa: F401  (re-exported for the tests)
 import owner_tagger_sweep as sweep
 import owner_tagger_tags as tags
 from owner_identity import Caller as Caller

@@ -89,8 +89,11 @@ def instance_attachments(instance_ids: Sequence[str]) -> tuple[list[str], list[s
                     volumes += [m["Ebs"]["VolumeId"] for m in instance.get("BlockDeviceMappings", []) if "Ebs" in m]
                     interfaces += [n["NetworkInterfaceId"] for n in instance.get("NetworkInterfaces", [])]
                     groups += [t["Value"] for t in instance.get("Tags", []) if t.get("Key") == ASG_NAME_TAG]
-    unique = lambda values: list(dict.fromkeys(values))  # noqa: E731
-    return unique(volumes), unique(interfaces), unique(groups), found
+    return _unique(volumes), _unique(interfaces), _unique(groups), found
+
+
+def _unique(values: list[str]) -> list[str]:
+    return list(dict.fromkeys(values))
 
 
 def asg_owner(group: str, owner_key: str) -> str | None:

@@ -108,6 +108,13 @@ run "mutating_statements_require_a_configured_schedule" {
   }
 
   assert {
+    condition = jsonencode([for s in data.aws_iam_policy_document.function.statement : {
+      actions = s.actions, resources = s.resources } if s.sid == "FindTaggedResources"
+    ]) == jsonencode([{ actions = ["tag:GetResources"], resources = ["*"] }])
+    error_message = "Only tag:GetResources, which has no resource-level permissions, is granted on *."
+  }
+
+  assert {
     condition     = length([for s in data.aws_iam_policy_document.function.statement : s if contains(s.actions, "sns:Publish")]) == 0
     error_message = "Without notification_topic_arn or notification_emails the function may publish nothing."
   }
