@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,6 +21,14 @@ from opskit_tools.loader import load_event as _load_event  # noqa: E402
 from opskit_tools.loader import load_handler as _load_handler  # noqa: E402
 
 share_botocore_loader()
+
+# moto allocates heavily and keeps what it allocates for the whole test: with CPython's default
+# thresholds (700, 10, 10) the collector walks that heap thousands of times. Collecting a young generation
+# every 200,000 allocations instead costs about 10 % more memory and takes about a tenth off the CPU time
+# of the moto-backed tests (a third in one long single-process run). What is imported by now is frozen
+# out of every collection.
+gc.set_threshold(200_000, 100, 100)
+gc.freeze()
 
 REGION = "eu-central-1"
 ACCOUNT_ID = "123456789012"  # moto's default account

@@ -9,20 +9,37 @@ Each new client also rebuilds one Python method per API operation (EC2 has about
 docstring object. Those methods depend only on the service model, so they are built once per service
 and copied into every new client class, which is still created per client, through botocore's own
 `creating-client-class` event.
+
+moto's Step Functions parses a definition with ANTLR twice per execution (when the state machine is
+created and when it starts), about half a second each for the restart workflow. The parse tree
+depends only on the definition text, so it is kept per text; moto's preprocessor still turns it into
+fresh evaluation components every time, and a definition that does not parse is parsed (and refused)
+again on each call.
+
+moto lists a response class's methods with `inspect.getmembers` on every request it dispatches
+(about a millisecond for EC2's several hundred). The list is kept per class and per identity of
+every attribute (name and object) along the class's MRO, so a method a test patches in or out is seen at once.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 from typing import Any
 
 import botocore.client
 import botocore.loaders
 import botocore.session
+import moto.core.responses
+from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
 _SHARED_LOADER: botocore.loaders.Loader | None = None
 _METHODS: dict[tuple[str, int], dict[str, Any]] = {}
 _create_methods = botocore.client.ClientCreator._create_methods
+_ASL_TREES: dict[str, Any] = {}
+_asl_parse = AmazonStateLanguageParser.parse
+_METHOD_NAMES: dict[tuple[type, tuple[tuple[str, int], ...]], list[str]] = {}
 
 
 def _shared_methods(self: botocore.client.ClientCreator, service_model: Any) -> dict[str, Any]:
@@ -33,11 +50,28 @@ def _shared_methods(self: botocore.client.ClientCreator, service_model: Any) -> 
     return dict(_METHODS[key])  # the event's handlers may add to it
 
 
+def _parse_asl(definition: str) -> tuple[Any, Any]:
+    tree = _ASL_TREES.get(definition)
+    if tree is None:
+        program, _ASL_TREES[definition] = _asl_parse(definition)
+        return program, _ASL_TREES[definition]
+    return Preprocessor().visit(tree), tree
+
+
+def _method_names(cls: type) -> list[str]:
+    key = (cls, tuple((name, id(value)) for klass in cls.__mro__ for name, value in vars(klass).items()))
+    if key not in _METHOD_NAMES:
+        _METHOD_NAMES[key] = [name for name, _ in inspect.getmembers(cls, predicate=inspect.isfunction)]
+    return _METHOD_NAMES[key]
+
+
 def share_botocore_loader() -> None:
     global _SHARED_LOADER
     if _SHARED_LOADER is None:
         _SHARED_LOADER = botocore.loaders.create_loader()
         botocore.session.create_loader = lambda search_paths_string=None: _SHARED_LOADER
         botocore.client.ClientCreator._create_methods = _shared_methods  # type: ignore[method-assign]
+        AmazonStateLanguageParser.parse = staticmethod(_parse_asl)  # type: ignore[method-assign]
+        moto.core.responses.method_names_from_class = _method_names
     # moto would otherwise load its catalogue of public AMIs into every fresh EC2 backend.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

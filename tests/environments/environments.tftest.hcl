@@ -1,6 +1,8 @@
 # The root as each environment deploys it: run once per environments/*.tfvars and per
 # tests/environments/*.tfvars (`terraform test -test-directory=tests/environments -var-file=<file>`;
-# `make test` does this for every file). Plan first, then apply against the mocked providers.
+# `make test` does this for every file). One run: Terraform plans it and then applies the plan against the
+# mocked providers, so a plan-time error fails it as a plan run would (a separate plan run costs a
+# second plan of every module for nothing).
 
 mock_provider "aws" {
   source = "./tests/mocks"
@@ -8,9 +10,7 @@ mock_provider "aws" {
 
 mock_provider "archive" {}
 
-run "plan" {
-  command = plan
-
+run "plan_and_apply" {
   assert {
     condition     = alltrue([for name, fn in output.function_names : fn == "${var.name_prefix}-${var.environment}-${replace(name, "_", "-")}"])
     error_message = "every function is named <name_prefix>-<environment>-<module>: ${jsonencode(output.function_names)}"
@@ -27,9 +27,7 @@ run "plan" {
     ]))
     error_message = "exactly the enabled modules deploy a function: ${jsonencode(keys(output.function_names))}"
   }
-}
 
-run "apply" {
   assert {
     condition     = (output.scheduler_schedule_group != null) == var.enable_scheduler
     error_message = "the schedule group output follows enable_scheduler"
