@@ -7,6 +7,7 @@ Terraform comes from PATH (the gate's binary); the tests that need it are skippe
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -83,6 +84,7 @@ def hcl_value(value: Any) -> str:
     return "{" + ", ".join(f"{hcl_value(str(k))} = {hcl_value(v)}" for k, v in value.items()) + "}"
 
 
+@functools.cache
 def variable_block(text: str, name: str) -> str:
     """The text of `variable "<name>" { ... }` in text: braces counted outside strings and heredocs."""
     start = text.index(f'variable "{name}" {{')

@@ -17,20 +17,33 @@ fresh evaluation components every time, and a definition that does not parse is 
 again on each call.
 
 moto lists a response class's methods with `inspect.getmembers` on every request it dispatches
-(about a millisecond for EC2's several hundred). The list is kept per class and per identity of
-every attribute (name and object) along the class's MRO, so a method a test patches in or out is seen at once.
+(about a millisecond for EC2's several hundred). The list is kept per class and per number of
+attributes of each class along its MRO, so a method a test patches in (`create=True`) or out is seen
+at once; a patch that swaps one function for another leaves the list as it was.
+
+botocore renames every event a client emits or registers through an alias table, caching the result
+per event emitter; each new client copies its session's emitter with an empty cache, so the same few
+hundred names are worked out again for every client. Emitters with botocore's default table share
+one cache.
+
+moto signs each SNS subscription's messages with a 2,048-bit RSA key generated for that
+subscription (about 70 ms); one key per process signs them all.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 from typing import Any
 
 import botocore.client
+import botocore.hooks
 import botocore.loaders
 import botocore.session
 import moto.core.responses
+import moto.sns.models
+from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
@@ -39,7 +52,9 @@ _METHODS: dict[tuple[str, int], dict[str, Any]] = {}
 _create_methods = botocore.client.ClientCreator._create_methods
 _ASL_TREES: dict[str, Any] = {}
 _asl_parse = AmazonStateLanguageParser.parse
-_METHOD_NAMES: dict[tuple[type, tuple[tuple[str, int], ...]], list[str]] = {}
+_aliaser_init = botocore.hooks.EventAliaser.__init__
+_DEFAULT_ALIASES: dict[str, str] = {}
+_METHOD_NAMES: dict[tuple[type, tuple[int, ...]], list[str]] = {}
 
 
 def _shared_methods(self: botocore.client.ClientCreator, service_model: Any) -> dict[str, Any]:
@@ -59,10 +74,21 @@ def _parse_asl(definition: str) -> tuple[Any, Any]:
 
 
 def _method_names(cls: type) -> list[str]:
-    key = (cls, tuple((name, id(value)) for klass in cls.__mro__ for name, value in vars(klass).items()))
+    key = (cls, tuple(len(vars(klass)) for klass in cls.__mro__))
     if key not in _METHOD_NAMES:
         _METHOD_NAMES[key] = [name for name, _ in inspect.getmembers(cls, predicate=inspect.isfunction)]
     return _METHOD_NAMES[key]
+
+
+def _aliaser_with_shared_cache(self: Any, event_emitter: Any, event_aliases: Any = None) -> None:
+    _aliaser_init(self, event_emitter, event_aliases)
+    if self._event_aliases == botocore.hooks.EVENT_ALIASES:
+        self._alias_name_cache = _DEFAULT_ALIASES
+
+
+@functools.cache
+def _signing_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def share_botocore_loader() -> None:
@@ -73,5 +99,7 @@ def share_botocore_loader() -> None:
         botocore.client.ClientCreator._create_methods = _shared_methods  # type: ignore[method-assign]
         AmazonStateLanguageParser.parse = staticmethod(_parse_asl)  # type: ignore[method-assign]
         moto.core.responses.method_names_from_class = _method_names
+        botocore.hooks.EventAliaser.__init__ = _aliaser_with_shared_cache  # type: ignore[method-assign]
+        moto.sns.models.Subscription.private_key = lambda self: _signing_key()  # type: ignore[method-assign]
     # moto would otherwise load its catalogue of public AMIs into every fresh EC2 backend.
     os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")

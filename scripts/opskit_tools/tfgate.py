@@ -18,15 +18,16 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import tfprovider
 from .paths import BUILD, REPO
@@ -127,7 +128,7 @@ def named_types(tree: Path) -> set[str]:
     return found
 
 
-def _serve(name: str, types_file: Path) -> tuple[subprocess.Popen[str], dict[str, object]]:
+def _serve(name: str, types_file: Path) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     script = str(Path(tfprovider.__file__).resolve())
     process = subprocess.Popen(
         [sys.executable, script, "serve", name, "--dev"],
@@ -170,7 +171,7 @@ def providers(terraform: str, work: Path, tree: Path) -> Iterator[Providers]:
     types_file = work / "schema-types.txt"
     types_file.write_text("\n".join(sorted(named_types(tree))) + "\n", encoding="utf-8")
     servers = [_serve(name, types_file) for name in tfprovider.versions()]
-    reattach: dict[str, object] = {}
+    reattach: dict[str, Any] = {}
     for _, entry in servers:
         reattach.update(entry)
     try:
@@ -180,13 +181,16 @@ def providers(terraform: str, work: Path, tree: Path) -> Iterator[Providers]:
             {"TF_REATTACH_PROVIDERS": json.dumps(reattach)},
         )
     finally:
-        for process, _ in servers:
-            process.send_signal(signal.SIGINT)  # lets the server remove its socket directory
-        for process, _ in servers:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        # Killed, not interrupted: the server's main thread waits in gRPC, and a SIGINT that the kernel hands
+        # to one of gRPC's threads left it running until a 10 s timeout (seen in about one gate run in three).
+        # The server keeps no state; its socket directory is removed here.
+        for process, entry in servers:
+            process.kill()
+            process.wait()
+            for provider in entry.values():
+                socket = Path(provider["Addr"]["String"])  # <temporary directory>/py-tf-plugin.sock
+                if socket.name == "py-tf-plugin.sock" and socket.parent.parent == Path(tempfile.gettempdir()):
+                    shutil.rmtree(socket.parent, ignore_errors=True)
 
 
 # --- the tree, the configurations, the runs ----------------------------------------------------------

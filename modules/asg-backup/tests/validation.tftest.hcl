@@ -1,5 +1,11 @@
-# Every validation block and every precondition: one value that breaks only that rule (expect_failures),
-# and one run at the edges of every rule that must pass.
+# Every validation block has one value that breaks only that rule, and every precondition a run of its own.
+# Refusing values of distinct variables are batched: a run sets several of them and lists exactly those
+# variables in expect_failures, and Terraform fails the run unless every listed variable reports its failure
+# (and on any unlisted error), so each value is still proven to be refused. A variable with several rules
+# (autoscaling_group_names, backup_prefix, command_timeout_seconds) has one refusing value in each of several
+# runs. heartbeat_timeout, command_timeout_seconds and max_backup_seconds meet in the hook's preconditions, so
+# no run sets bad values for two of them. Precondition runs keep every variable valid, so the plan reaches
+# the precondition. Two runs at the edges of every rule must pass.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -45,101 +51,98 @@ run "values_at_the_edge_of_every_rule_pass" {
   }
 }
 
-run "name_prefix_must_not_start_with_aws" {
+# --- validation blocks: one refusing value per rule, batched across distinct variables -------------------
+
+run "rejects_malformed_names_and_paths" {
   command = plan
-  variables { name_prefix = "aws-ops" }
-  expect_failures = [var.name_prefix]
+
+  variables {
+    name_prefix             = "aws-ops"              # starts with aws (SSM reserves it)
+    autoscaling_group_names = ["web:blue"]           # ':' in a group name
+    hook_name               = "my hook"              # space in the hook name
+    bucket_name             = "My_Bucket"            # upper case and '_' in a bucket name
+    backup_prefix           = "/asg-backup"          # leading '/'
+    backup_paths            = ["/var/log/../../etc"] # '..' in a path
+  }
+
+  expect_failures = [
+    var.name_prefix,
+    var.autoscaling_group_names,
+    var.hook_name,
+    var.bucket_name,
+    var.backup_prefix,
+    var.backup_paths,
+  ]
 }
 
-run "at_least_one_group" {
+run "rejects_values_above_their_limits" {
   command = plan
-  variables { autoscaling_group_names = [] }
-  expect_failures = [var.autoscaling_group_names]
+
+  variables {
+    autoscaling_group_names = [format("g%0255d", 0)] # a group name of 256 characters (at most 255)
+    backup_prefix           = format("%0645d", 0)    # 645 characters: no room left for the group in the key
+    command_timeout_seconds = 172501                 # more than 48 hours less the 300 s delivery allowance
+    max_backup_seconds      = 172800                 # valid, not listed: the heartbeats a long command needs
+  }
+
+  expect_failures = [
+    var.autoscaling_group_names,
+    var.backup_prefix,
+    var.command_timeout_seconds,
+  ]
 }
 
-run "group_names_have_no_colon" {
+run "rejects_values_below_their_limits" {
   command = plan
-  variables { autoscaling_group_names = ["web:blue"] }
-  expect_failures = [var.autoscaling_group_names]
+
+  variables {
+    autoscaling_group_names = [] # no group
+    backup_retention_days   = 0  # at least 1
+    command_timeout_seconds = 29 # at least 30
+  }
+
+  expect_failures = [
+    var.autoscaling_group_names,
+    var.backup_retention_days,
+    var.command_timeout_seconds,
+  ]
 }
 
-run "group_names_have_at_most_255_characters" {
+run "rejects_bad_lifecycle_hook_settings" {
   command = plan
-  variables { autoscaling_group_names = [format("g%0255d", 0)] }
-  expect_failures = [var.autoscaling_group_names]
+
+  variables {
+    heartbeat_timeout = 7201       # at most 7200
+    unmanaged_result  = "RETRY"    # not CONTINUE or ABANDON
+    failure_result    = "continue" # lower case: exactly CONTINUE or ABANDON
+    default_result    = "RETAIN"   # not CONTINUE or ABANDON
+  }
+
+  expect_failures = [
+    var.heartbeat_timeout,
+    var.unmanaged_result,
+    var.failure_result,
+    var.default_result,
+  ]
 }
 
-run "hook_name_has_no_spaces" {
+run "rejects_bad_addresses_and_a_backup_over_48_hours" {
   command = plan
-  variables { hook_name = "my hook" }
-  expect_failures = [var.hook_name]
+
+  variables {
+    email_subscriptions = { oncall = "oncall.example.com" }                 # not an e-mail address
+    kms_key_arn         = "arn:aws:kms:eu-central-1:123456789012:alias/ops" # an alias, not a key
+    max_backup_seconds  = 172801                                            # more than 48 hours
+  }
+
+  expect_failures = [
+    var.email_subscriptions,
+    var.kms_key_arn,
+    var.max_backup_seconds,
+  ]
 }
 
-run "heartbeat_timeout_at_most_7200" {
-  command = plan
-  variables { heartbeat_timeout = 7201 }
-  expect_failures = [var.heartbeat_timeout]
-}
-
-run "command_timeout_at_least_30" {
-  command = plan
-  variables { command_timeout_seconds = 29 }
-  expect_failures = [var.command_timeout_seconds]
-}
-
-run "backup_paths_without_dot_dot" {
-  command = plan
-  variables { backup_paths = ["/var/log/../../etc"] }
-  expect_failures = [var.backup_paths]
-}
-
-run "unmanaged_result_is_continue_or_abandon" {
-  command = plan
-  variables { unmanaged_result = "RETRY" }
-  expect_failures = [var.unmanaged_result]
-}
-
-run "failure_result_is_exactly_continue_or_abandon" {
-  command = plan
-  variables { failure_result = "continue" }
-  expect_failures = [var.failure_result]
-}
-
-run "bucket_name_is_an_s3_bucket_name" {
-  command = plan
-  variables { bucket_name = "My_Bucket" }
-  expect_failures = [var.bucket_name]
-}
-
-run "backup_prefix_has_no_leading_slash" {
-  command = plan
-  variables { backup_prefix = "/asg-backup" }
-  expect_failures = [var.backup_prefix]
-}
-
-run "backup_prefix_leaves_room_for_the_group_in_the_object_key" {
-  command = plan
-  variables { backup_prefix = format("%0645d", 0) }
-  expect_failures = [var.backup_prefix]
-}
-
-run "backup_retention_days_at_least_1" {
-  command = plan
-  variables { backup_retention_days = 0 }
-  expect_failures = [var.backup_retention_days]
-}
-
-run "email_subscriptions_are_addresses" {
-  command = plan
-  variables { email_subscriptions = { oncall = "oncall.example.com" } }
-  expect_failures = [var.email_subscriptions]
-}
-
-run "kms_key_arn_is_a_key_not_an_alias" {
-  command = plan
-  variables { kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:alias/ops" }
-  expect_failures = [var.kms_key_arn]
-}
+# --- preconditions: one run each, every variable valid ---------------------------------------------------
 
 run "heartbeat_must_outlast_command_and_delivery" {
   command = plan
@@ -193,27 +196,6 @@ run "heartbeat_values_at_the_edge_of_every_rule_pass" {
     condition     = local.variable_environment_bytes == 2700 && local.function_environment.MAX_BACKUP_SECONDS == "172800"
     error_message = "The edge values plan, with exactly 2700 bytes of variable environment."
   }
-}
-
-run "max_backup_seconds_at_most_48_hours" {
-  command = plan
-  variables { max_backup_seconds = 172801 }
-  expect_failures = [var.max_backup_seconds]
-}
-
-run "command_timeout_at_most_48_hours_less_delivery" {
-  command = plan
-  variables {
-    command_timeout_seconds = 172501
-    max_backup_seconds      = 172800
-  }
-  expect_failures = [var.command_timeout_seconds]
-}
-
-run "default_result_is_continue_or_abandon" {
-  command = plan
-  variables { default_result = "RETAIN" }
-  expect_failures = [var.default_result]
 }
 
 run "max_backup_must_outlast_command_and_delivery" {

@@ -1,5 +1,6 @@
 # Reminders, recovery notices and the monthly uptime report: what the function is given (environment, event
-# rules, permissions) and the bucket, with and without them; each of their validations and preconditions refused.
+# rules, permissions) and the bucket, with and without them; one refusing value per validation rule (batched
+# across distinct variables) and the precondition refused.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -120,16 +121,17 @@ run "report_and_topic_with_a_customer_key" {
   }
 }
 
-run "refuses_a_fractional_reminder_interval" {
-  command = plan
-  variables { remind_every_minutes = 2.5 }
-  expect_failures = [var.remind_every_minutes]
-}
+# --- validations: one refusing value per rule, batched across distinct variables ---------------------------
+# sla_report has two rules, so they stay in two runs; the reminder interval shares the first (no rule reads
+# another variable).
 
-run "refuses_a_report_schedule_that_is_no_rate_or_cron" {
+run "refuses_a_bad_reminder_interval_and_report_schedule" {
   command = plan
-  variables { sla_report = { schedule_expression = "monthly" } }
-  expect_failures = [var.sla_report]
+  variables {
+    remind_every_minutes = 2.5                                 # fractional
+    sla_report           = { schedule_expression = "monthly" } # no rate() or cron()
+  }
+  expect_failures = [var.remind_every_minutes, var.sla_report]
 }
 
 run "refuses_an_objective_over_100_percent" {
@@ -137,6 +139,8 @@ run "refuses_an_objective_over_100_percent" {
   variables { sla_report = { objective_percent = 100.5 } }
   expect_failures = [var.sla_report]
 }
+
+# --- precondition (main.tf, on data.aws_region.current) ----------------------------------------------------
 
 run "refuses_reminders_more_often_than_the_checks_run" {
   command = plan

@@ -1,5 +1,6 @@
-# Every input other than targets: each validation refused on its own (a value breaking only that rule), every
-# optional input accepted with a non-default value, and the four preconditions of main.tf.
+# Every input other than targets: every optional input accepted with a non-default value; one refusing value per
+# validation rule (each breaking only that rule), batched across distinct variables into three runs; and the
+# four preconditions of main.tf (on their own: a precondition is only reached when every variable is valid).
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -56,102 +57,65 @@ run "accepts_every_setting" {
   }
 }
 
+# --- validations: one refusing value per rule, batched across distinct variables ---------------------------
+# Each variable below has a single validation block and no rule reads another variable, so a run can refuse
+# several of them at once: Terraform fails the run unless every listed variable reports its failure.
 
-run "refuses_a_name_prefix_with_an_underscore" {
+run "refuses_bad_names_arns_and_addresses" {
   command = plan
-  variables { name_prefix = "acme_prod" }
-  expect_failures = [var.name_prefix]
+  variables {
+    name_prefix                 = "acme_prod"                                        # underscore
+    kms_key_arn                 = "arn:aws:kms:eu-central-1:123456789012:alias/ops"  # a KMS alias, no key ARN
+    metric_namespace            = "AWS/HealthCheck"                                  # AWS/ is reserved
+    alarm_topic_arn             = "arn:aws:sqs:eu-central-1:123456789012:ops-alarms" # a queue, no topic
+    alarm_emails                = ["oncall@localhost"]                               # address without domain
+    headers_secret_kms_key_arns = ["alias/aws/secretsmanager"]                       # an alias, no key ARN
+  }
+  expect_failures = [
+    var.name_prefix,
+    var.kms_key_arn,
+    var.metric_namespace,
+    var.alarm_topic_arn,
+    var.alarm_emails,
+    var.headers_secret_kms_key_arns,
+  ]
 }
 
-run "refuses_a_kms_alias_as_key_arn" {
+run "refuses_bad_schedules_and_alarm_windows" {
   command = plan
-  variables { kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:alias/ops" }
-  expect_failures = [var.kms_key_arn]
+  variables {
+    schedule_expression               = "every 5 minutes" # no rate() or cron()
+    alarm_evaluation_periods          = 2.5               # fractional
+    alarm_datapoints_to_alarm         = 0                 # zero
+    alarm_period_seconds              = 90                # no multiple of 60
+    function_alarm_evaluation_periods = 0                 # zero
+  }
+  expect_failures = [
+    var.schedule_expression,
+    var.alarm_evaluation_periods,
+    var.alarm_datapoints_to_alarm,
+    var.alarm_period_seconds,
+    var.function_alarm_evaluation_periods,
+  ]
 }
 
-run "refuses_a_schedule_that_is_no_rate_or_cron" {
+run "refuses_bad_function_limits_and_network" {
   command = plan
-  variables { schedule_expression = "every 5 minutes" }
-  expect_failures = [var.schedule_expression]
-}
-
-run "refuses_an_aws_namespace" {
-  command = plan
-  variables { metric_namespace = "AWS/HealthCheck" }
-  expect_failures = [var.metric_namespace]
-}
-
-run "refuses_a_fractional_evaluation_period_count" {
-  command = plan
-  variables { alarm_evaluation_periods = 2.5 }
-  expect_failures = [var.alarm_evaluation_periods]
-}
-
-run "refuses_zero_datapoints_to_alarm" {
-  command = plan
-  variables { alarm_datapoints_to_alarm = 0 }
-  expect_failures = [var.alarm_datapoints_to_alarm]
-}
-
-run "refuses_an_alarm_period_that_is_no_multiple_of_60" {
-  command = plan
-  variables { alarm_period_seconds = 90 }
-  expect_failures = [var.alarm_period_seconds]
-}
-
-run "refuses_a_queue_as_alarm_topic" {
-  command = plan
-  variables { alarm_topic_arn = "arn:aws:sqs:eu-central-1:123456789012:ops-alarms" }
-  expect_failures = [var.alarm_topic_arn]
-}
-
-run "refuses_an_address_without_domain" {
-  command = plan
-  variables { alarm_emails = ["oncall@localhost"] }
-  expect_failures = [var.alarm_emails]
-}
-
-run "refuses_zero_function_alarm_periods" {
-  command = plan
-  variables { function_alarm_evaluation_periods = 0 }
-  expect_failures = [var.function_alarm_evaluation_periods]
-}
-
-run "refuses_a_secret_key_that_is_no_key_arn" {
-  command = plan
-  variables { headers_secret_kms_key_arns = ["alias/aws/secretsmanager"] }
-  expect_failures = [var.headers_secret_kms_key_arns]
-}
-
-run "refuses_four_connect_retries" {
-  command = plan
-  variables { connect_retries = 4 }
-  expect_failures = [var.connect_retries]
-}
-
-run "refuses_a_fractional_concurrency" {
-  # MAX_WORKERS="2.5" would fail every run of the function
-  command = plan
-  variables { max_concurrency = 2.5 }
-  expect_failures = [var.max_concurrency]
-}
-
-run "refuses_too_little_memory" {
-  command = plan
-  variables { memory_size = 64 }
-  expect_failures = [var.memory_size]
-}
-
-run "refuses_a_fractional_timeout" {
-  command = plan
-  variables { timeout = 30.5 }
-  expect_failures = [var.timeout]
-}
-
-run "refuses_a_vpc_without_subnets" {
-  command = plan
-  variables { vpc_config = { subnet_ids = [], security_group_ids = ["sg-0123456789abcdef0"] } }
-  expect_failures = [var.vpc_config]
+  variables {
+    connect_retries = 4    # over 3
+    max_concurrency = 2.5  # fractional: MAX_WORKERS="2.5" would fail every run of the function
+    memory_size     = 64   # under 128 MB
+    timeout         = 30.5 # fractional
+    # no subnets
+    vpc_config = { subnet_ids = [], security_group_ids = ["sg-0123456789abcdef0"] }
+  }
+  expect_failures = [
+    var.connect_retries,
+    var.max_concurrency,
+    var.memory_size,
+    var.timeout,
+    var.vpc_config,
+  ]
 }
 
 # --- preconditions (main.tf, on data.aws_region.current) -------------------------------------------------

@@ -1,5 +1,10 @@
-# Every validation block of variables.tf (and the cross-variable precondition on the notice topic): one run
-# per rule with a value that breaks only that rule, and passing runs at the edges of what is allowed.
+# Every validation block of variables.tf and the cross-variable precondition on the notice topic: passing runs
+# at the edges of what is allowed, and values that must fail. Each validation rule has at least one refusing
+# value that breaks only that rule; those values are batched across distinct variables, themed, and each run
+# lists exactly the variables it breaks (Terraform fails the run if one of them passes or anything else
+# fails). A run never holds two values of one variable. No validation reads another variable. The
+# precondition compares protect_tag, schedule_tag_key and hold_tag_key; a failed validation ends the plan
+# before it is reached (and the batched tag keys differ anyway), so its own runs use otherwise valid inputs.
 # Values with fixed lengths are built with format(): format("h%0128d", 0) is 129 characters.
 
 mock_provider "aws" {
@@ -43,165 +48,60 @@ run "empty_protect_tag_value_passes" {
   }
 }
 
-run "name_prefix_rejects_41_characters" {
+# --- refusing values, batched across distinct variables ---------------------------------------------
+# Each value breaks exactly one rule of its own variable (the comment says which). protect_tag has three
+# refusing values, schedule_tag_key, hold_tag_key, max_restarts and notice_subscriptions two each, so they
+# are spread over the three runs.
+
+run "rejects_aws_prefixed_tag_keys_and_bad_names_and_arns" {
   command = plan
 
   variables {
-    name_prefix = format("p%040d", 0)
+    protect_tag      = { key = "AWS:protected" }                # reserved aws: prefix, any case
+    schedule_tag_key = "aws:schedule"                           # reserved aws: prefix
+    hold_tag_key     = "Aws:hold"                               # reserved aws: prefix, any case
+    name_prefix      = format("p%040d", 0)                      # 41 characters
+    kms_key_arn      = "alias/aws/sns"                          # an alias, not a key ARN
+    ebs_kms_key_arns = ["1234abcd-12ab-34cd-56ef-1234567890ab"] # a key id, not a key ARN
   }
 
-  expect_failures = [var.name_prefix]
+  expect_failures = [
+    var.protect_tag, var.schedule_tag_key, var.hold_tag_key, var.name_prefix, var.kms_key_arn, var.ebs_kms_key_arns,
+  ]
 }
 
-run "kms_key_arn_rejects_an_alias" {
+run "rejects_blank_tag_keys_and_endpoints_and_out_of_range_limits" {
   command = plan
 
   variables {
-    kms_key_arn = "alias/aws/sns"
+    protect_tag          = { key = " Protected" }                              # leading blank
+    schedule_tag_key     = "Schedule "                                         # trailing blank
+    hold_tag_key         = ""                                                  # empty
+    notice_subscriptions = { oncall = { protocol = "email", endpoint = " " } } # blank endpoint
+    max_restarts         = 21                                                  # above 20
+    window_seconds       = 59                                                  # below 60
   }
 
-  expect_failures = [var.kms_key_arn]
+  expect_failures = [
+    var.protect_tag, var.schedule_tag_key, var.hold_tag_key, var.notice_subscriptions, var.max_restarts,
+    var.window_seconds,
+  ]
 }
 
-run "protect_tag_key_rejects_the_aws_prefix" {
+run "rejects_malformed_tag_key_fraction_protocol_and_rule_state" {
   command = plan
 
   variables {
-    protect_tag = { key = "AWS:protected" }
+    protect_tag          = { key = "Protected=yes" }                            # '=' in the key
+    max_restarts         = 2.5                                                  # fraction
+    notice_subscriptions = { chat = { protocol = "slack", endpoint = "#ops" } } # unknown protocol
+    event_rule_state     = "enabled"                                            # lower case
   }
 
-  expect_failures = [var.protect_tag]
+  expect_failures = [var.protect_tag, var.max_restarts, var.notice_subscriptions, var.event_rule_state]
 }
 
-run "protect_tag_key_rejects_an_equals_sign" {
-  command = plan
-
-  variables {
-    protect_tag = { key = "Protected=yes" }
-  }
-
-  expect_failures = [var.protect_tag]
-}
-
-run "protect_tag_key_rejects_surrounding_blanks" {
-  command = plan
-
-  variables {
-    protect_tag = { key = " Protected" }
-  }
-
-  expect_failures = [var.protect_tag]
-}
-
-run "schedule_tag_key_rejects_surrounding_blanks" {
-  command = plan
-
-  variables {
-    schedule_tag_key = "Schedule "
-  }
-
-  expect_failures = [var.schedule_tag_key]
-}
-
-run "schedule_tag_key_rejects_the_aws_prefix" {
-  command = plan
-
-  variables {
-    schedule_tag_key = "aws:schedule"
-  }
-
-  expect_failures = [var.schedule_tag_key]
-}
-
-run "hold_tag_key_rejects_empty" {
-  command = plan
-
-  variables {
-    hold_tag_key = ""
-  }
-
-  expect_failures = [var.hold_tag_key]
-}
-
-run "hold_tag_key_rejects_the_aws_prefix" {
-  command = plan
-
-  variables {
-    hold_tag_key = "Aws:hold"
-  }
-
-  expect_failures = [var.hold_tag_key]
-}
-
-run "max_restarts_rejects_21" {
-  command = plan
-
-  variables {
-    max_restarts = 21
-  }
-
-  expect_failures = [var.max_restarts]
-}
-
-run "max_restarts_rejects_fractions" {
-  command = plan
-
-  variables {
-    max_restarts = 2.5
-  }
-
-  expect_failures = [var.max_restarts]
-}
-
-run "window_seconds_rejects_59" {
-  command = plan
-
-  variables {
-    window_seconds = 59
-  }
-
-  expect_failures = [var.window_seconds]
-}
-
-run "ebs_kms_key_arns_rejects_a_key_id" {
-  command = plan
-
-  variables {
-    ebs_kms_key_arns = ["1234abcd-12ab-34cd-56ef-1234567890ab"]
-  }
-
-  expect_failures = [var.ebs_kms_key_arns]
-}
-
-run "notice_subscriptions_rejects_an_unknown_protocol" {
-  command = plan
-
-  variables {
-    notice_subscriptions = { chat = { protocol = "slack", endpoint = "#ops" } }
-  }
-
-  expect_failures = [var.notice_subscriptions]
-}
-
-run "notice_subscriptions_rejects_a_blank_endpoint" {
-  command = plan
-
-  variables {
-    notice_subscriptions = { oncall = { protocol = "email", endpoint = " " } }
-  }
-
-  expect_failures = [var.notice_subscriptions]
-}
-
-run "event_rule_state_rejects_lower_case" {
-  command = plan
-
-  variables {
-    event_rule_state = "enabled"
-  }
-
-  expect_failures = [var.event_rule_state]
-}
+# --- precondition on the notice topic (cross-variable: the tag keys must differ) ------------------------
 
 run "hold_tag_key_must_differ_from_the_protect_key" {
   command = plan

@@ -1,5 +1,12 @@
-# Every validation rule and precondition: one run with a value that breaks only that rule (expect_failures),
-# and passing runs at the edges of the ranges. The defaults pass every rule in function.tftest.hcl.
+# Every validation block has at least one value that breaks only that rule (expect_failures), and every
+# precondition a run of its own; two passing runs sit at the edges of the ranges. Refusing values of distinct
+# variables are batched: a run sets several of them and lists exactly those variables in expect_failures,
+# and Terraform fails the run unless every listed variable reports its failure (and on any unlisted error),
+# so each value is still proven to be refused. No run holds two values of the same variable: name, package,
+# memory_size, timeout, async_invocation and event_rules have their values spread over several runs.
+# on_failure_destination_arn (with create_dlq = false) shares no run with async_invocation or
+# dlq_message_retention_seconds, which decide and shape the DLQ it replaces. The defaults pass every rule
+# in function.tftest.hcl.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -43,194 +50,66 @@ run "upper_bounds_pass" {
   }
 }
 
-run "name_too_long" {
+# --- validation blocks: refusing values, batched across distinct variables --------------------------------
+
+run "rejects_malformed_names_and_arns" {
   command = plan
 
   variables {
-    name = join("", [for i in range(65) : "x"])
-  }
-
-  expect_failures = [var.name]
-}
-
-run "name_with_a_space" {
-  command = plan
-
-  variables {
-    name = "my function"
-  }
-
-  expect_failures = [var.name]
-}
-
-run "package_not_a_directory_name" {
-  command = plan
-
-  # functions/scheduler//handler.py exists, so only the name rule breaks.
-  variables {
-    package = "scheduler/"
-  }
-
-  expect_failures = [var.package]
-}
-
-run "package_without_handler" {
-  command = plan
-
-  # A well-formed name with no functions/<package>/handler.py in this repository.
-  variables {
-    package = "no_such_function"
-  }
-
-  expect_failures = [var.package]
-}
-
-run "runtime_not_python" {
-  command = plan
-
-  variables {
-    runtime = "nodejs22.x"
-  }
-
-  expect_failures = [var.runtime]
-}
-
-run "architecture_unknown" {
-  command = plan
-
-  variables {
-    architecture = "arm"
-  }
-
-  expect_failures = [var.architecture]
-}
-
-run "memory_below_128" {
-  command = plan
-
-  variables {
-    memory_size = 127
-  }
-
-  expect_failures = [var.memory_size]
-}
-
-run "memory_above_10240" {
-  command = plan
-
-  variables {
-    memory_size = 10241
-  }
-
-  expect_failures = [var.memory_size]
-}
-
-run "timeout_zero" {
-  command = plan
-
-  variables {
-    timeout = 0
-  }
-
-  expect_failures = [var.timeout]
-}
-
-run "timeout_above_900" {
-  command = plan
-
-  variables {
-    timeout = 901
-  }
-
-  expect_failures = [var.timeout]
-}
-
-run "retention_not_accepted_by_cloudwatch" {
-  command = plan
-
-  variables {
-    log_retention_days = 2
-  }
-
-  expect_failures = [var.log_retention_days]
-}
-
-run "log_level_unknown" {
-  command = plan
-
-  variables {
-    log_level = "VERBOSE"
-  }
-
-  expect_failures = [var.log_level]
-}
-
-run "kms_key_alias_instead_of_key" {
-  command = plan
-
-  variables {
-    kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:alias/opskit"
-  }
-
-  expect_failures = [var.kms_key_arn]
-}
-
-run "on_failure_destination_not_a_destination" {
-  command = plan
-
-  variables {
+    name = "my function" # space in the name
+    # Not a directory name; functions/scheduler//handler.py exists, so only the name rule breaks.
+    package     = "scheduler/"
+    kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:alias/opskit" # an alias instead of a key
+    # Kinesis is not a destination (create_dlq = false: valid, not listed; the destination replaces the DLQ).
     create_dlq                 = false
     on_failure_destination_arn = "arn:aws:kinesis:eu-central-1:123456789012:stream/failures"
   }
 
-  expect_failures = [var.on_failure_destination_arn]
+  expect_failures = [
+    var.name,
+    var.package,
+    var.kms_key_arn,
+    var.on_failure_destination_arn,
+  ]
 }
 
-run "async_retries_above_2" {
+run "rejects_unknown_choices" {
   command = plan
 
   variables {
-    async_invocation = { maximum_retry_attempts = 3 }
-  }
-
-  expect_failures = [var.async_invocation]
-}
-
-run "async_event_age_below_60" {
-  command = plan
-
-  variables {
-    async_invocation = { maximum_event_age_in_seconds = 59 }
-  }
-
-  expect_failures = [var.async_invocation]
-}
-
-run "dlq_retention_above_14_days" {
-  command = plan
-
-  variables {
-    dlq_message_retention_seconds = 1209601
-  }
-
-  expect_failures = [var.dlq_message_retention_seconds]
-}
-
-run "tracing_mode_unknown" {
-  command = plan
-
-  variables {
-    tracing_mode = "Disabled"
-  }
-
-  expect_failures = [var.tracing_mode]
-}
-
-run "event_rule_with_pattern_and_schedule" {
-  command = plan
-
-  variables {
+    package            = "no_such_function" # well-formed, but no functions/no_such_function/handler.py
+    runtime            = "nodejs22.x"       # not Python
+    architecture       = "arm"              # not arm64 or x86_64
+    log_retention_days = 2                  # a retention CloudWatch Logs does not accept
+    log_level          = "VERBOSE"          # unknown level
+    tracing_mode       = "Disabled"         # not Active or PassThrough
     event_rules = {
+      paused = { schedule_expression = "rate(1 hour)", state = "PAUSED" } # state not ENABLED or DISABLED
+    }
+  }
+
+  expect_failures = [
+    var.package,
+    var.runtime,
+    var.architecture,
+    var.log_retention_days,
+    var.log_level,
+    var.tracing_mode,
+    var.event_rules,
+  ]
+}
+
+run "rejects_values_above_their_ranges" {
+  command = plan
+
+  variables {
+    name                          = join("", [for i in range(65) : "x"]) # 65 characters (at most 64)
+    memory_size                   = 10241                                # above 10240 MB
+    timeout                       = 901                                  # above 900 s
+    async_invocation              = { maximum_retry_attempts = 3 }       # retries above 2
+    dlq_message_retention_seconds = 1209601                              # above 14 days
+    event_rules = {
+      # both an event_pattern and a schedule_expression (exactly one allowed)
       both = {
         event_pattern       = "{\"source\":[\"aws.ec2\"]}"
         schedule_expression = "rate(1 hour)"
@@ -238,28 +117,35 @@ run "event_rule_with_pattern_and_schedule" {
     }
   }
 
-  expect_failures = [var.event_rules]
+  expect_failures = [
+    var.name,
+    var.memory_size,
+    var.timeout,
+    var.async_invocation,
+    var.dlq_message_retention_seconds,
+    var.event_rules,
+  ]
 }
 
-run "event_rule_with_neither" {
+run "rejects_values_below_their_ranges" {
   command = plan
 
   variables {
-    event_rules = { empty = { description = "nothing to match" } }
+    memory_size      = 127                                              # below 128 MB
+    timeout          = 0                                                # below 1 s
+    async_invocation = { maximum_event_age_in_seconds = 59 }            # event age below 60 s
+    event_rules      = { empty = { description = "nothing to match" } } # neither event_pattern nor schedule_expression
   }
 
-  expect_failures = [var.event_rules]
+  expect_failures = [
+    var.memory_size,
+    var.timeout,
+    var.async_invocation,
+    var.event_rules,
+  ]
 }
 
-run "event_rule_state_unknown" {
-  command = plan
-
-  variables {
-    event_rules = { paused = { schedule_expression = "rate(1 hour)", state = "PAUSED" } }
-  }
-
-  expect_failures = [var.event_rules]
-}
+# --- preconditions: one run each, every variable valid ---------------------------------------------------
 
 run "alarms_without_topic" {
   command = plan

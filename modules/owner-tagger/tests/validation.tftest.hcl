@@ -1,5 +1,10 @@
-# Every validation block and precondition: a value that breaks only that rule fails the plan
-# (expect_failures), and a plan with valid values for it passes.
+# Every validation block and precondition of owner-tagger: values that must fail (expect_failures), and plans
+# with valid values that pass. Each validation rule has at least one refusing value that breaks only that
+# rule; those values are batched across distinct variables, themed (tag keys, names and ARNs, sweep, trail),
+# and each run lists exactly the variables it breaks (Terraform fails the run if one of them passes or
+# anything else fails). A run never holds two values of one variable, and no validation reads another
+# variable. The preconditions (tag keys against each other and reserved_tag_keys, trail bucket name) are
+# only reached with valid inputs, so each keeps its own unbatched run.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -60,142 +65,56 @@ run "reserved_keys_are_whatever_the_caller_reserves" {
   }
 }
 
-# --- variable validations --------------------------------------------------------------------------
+# --- variable validations: refusing values, batched across distinct variables ------------------------
+# Each value breaks exactly one rule of its own variable (the comment says which); event_names has two rules
+# and four refusing values, so they sit in four runs. No validation reads another variable.
 
-run "name_prefix_rejects_other_characters" {
+run "rejects_bad_tag_keys_and_a_repeated_event_name" {
   command = plan
   variables {
-    name_prefix = "opskit_prod"
+    owner_tag_key       = "AWS:owner"                      # reserved aws: prefix, any case
+    created_by_tag_key  = " CreatedBy"                     # leading blank
+    created_at_tag_key  = "Created<At>"                    # characters tags do not allow
+    created_via_tag_key = "aws:created-via"                # reserved aws: prefix
+    reserved_tag_keys   = ["Schedule", ""]                 # empty key
+    event_names         = ["RunInstances", "RunInstances"] # duplicate (rule 1: non-empty, each once)
   }
-  expect_failures = [var.name_prefix]
+  expect_failures = [
+    var.owner_tag_key, var.created_by_tag_key, var.created_at_tag_key, var.created_via_tag_key,
+    var.reserved_tag_keys, var.event_names,
+  ]
 }
 
-run "kms_key_arn_rejects_an_alias" {
+run "rejects_bad_name_prefix_and_kms_key_and_an_empty_event_list" {
   command = plan
   variables {
-    kms_key_arn = "alias/opskit"
+    name_prefix = "opskit_prod"  # underscore
+    kms_key_arn = "alias/opskit" # an alias, not a key ARN
+    event_names = []             # empty list (rule 1: non-empty, each once)
   }
-  expect_failures = [var.kms_key_arn]
+  expect_failures = [var.name_prefix, var.kms_key_arn, var.event_names]
 }
 
-run "event_names_rejects_duplicates" {
+run "rejects_bad_sweep_settings_and_an_unsupported_call" {
   command = plan
   variables {
-    event_names = ["RunInstances", "RunInstances"]
+    sweep_schedule_expression = "daily"                            # neither rate(...) nor cron(...)
+    sweep_max_lookups         = 0                                  # below 1
+    coverage_alarm_threshold  = 101                                # above 100 %
+    event_names               = ["RunInstances", "StartInstances"] # not a create call of events.json (rule 2)
   }
-  expect_failures = [var.event_names]
+  expect_failures = [var.sweep_schedule_expression, var.sweep_max_lookups, var.coverage_alarm_threshold, var.event_names]
 }
 
-run "event_names_rejects_an_empty_list" {
+run "rejects_bad_trail_settings_and_an_ambiguous_event_name" {
   command = plan
   variables {
-    event_names = []
+    trail_kms_key_arn            = "1234abcd-12ab-34cd-56ef-1234567890ab" # a key id, not a key ARN
+    trail_retention_days         = 1.5                                    # fraction
+    no_create_events_alarm_hours = 169                                    # more than a week
+    event_names                  = ["CreateCluster"]                      # a name two services have (rule 2)
   }
-  expect_failures = [var.event_names]
-}
-
-run "event_names_rejects_unsupported_calls" {
-  command = plan
-  variables {
-    event_names = ["RunInstances", "StartInstances"]
-  }
-  expect_failures = [var.event_names]
-}
-
-run "event_names_rejects_a_name_two_services_have" {
-  command = plan
-  variables {
-    event_names = ["CreateCluster"]
-  }
-  expect_failures = [var.event_names]
-}
-
-run "created_via_tag_key_rejects_the_aws_prefix" {
-  command = plan
-  variables {
-    created_via_tag_key = "aws:created-via"
-  }
-  expect_failures = [var.created_via_tag_key]
-}
-
-run "sweep_schedule_expression_rejects_other_text" {
-  command = plan
-  variables {
-    sweep_schedule_expression = "daily"
-  }
-  expect_failures = [var.sweep_schedule_expression]
-}
-
-run "sweep_max_lookups_rejects_zero" {
-  command = plan
-  variables {
-    sweep_max_lookups = 0
-  }
-  expect_failures = [var.sweep_max_lookups]
-}
-
-run "coverage_alarm_threshold_rejects_more_than_100" {
-  command = plan
-  variables {
-    coverage_alarm_threshold = 101
-  }
-  expect_failures = [var.coverage_alarm_threshold]
-}
-
-run "no_create_events_alarm_hours_rejects_more_than_a_week" {
-  command = plan
-  variables {
-    no_create_events_alarm_hours = 169
-  }
-  expect_failures = [var.no_create_events_alarm_hours]
-}
-
-run "owner_tag_key_rejects_the_aws_prefix" {
-  command = plan
-  variables {
-    owner_tag_key = "AWS:owner"
-  }
-  expect_failures = [var.owner_tag_key]
-}
-
-run "created_by_tag_key_rejects_surrounding_spaces" {
-  command = plan
-  variables {
-    created_by_tag_key = " CreatedBy"
-  }
-  expect_failures = [var.created_by_tag_key]
-}
-
-run "created_at_tag_key_rejects_characters_tags_do_not_allow" {
-  command = plan
-  variables {
-    created_at_tag_key = "Created<At>"
-  }
-  expect_failures = [var.created_at_tag_key]
-}
-
-run "reserved_tag_keys_rejects_an_empty_key" {
-  command = plan
-  variables {
-    reserved_tag_keys = ["Schedule", ""]
-  }
-  expect_failures = [var.reserved_tag_keys]
-}
-
-run "trail_kms_key_arn_rejects_a_key_id" {
-  command = plan
-  variables {
-    trail_kms_key_arn = "1234abcd-12ab-34cd-56ef-1234567890ab"
-  }
-  expect_failures = [var.trail_kms_key_arn]
-}
-
-run "trail_retention_days_rejects_fractions" {
-  command = plan
-  variables {
-    trail_retention_days = 1.5
-  }
-  expect_failures = [var.trail_retention_days]
+  expect_failures = [var.trail_kms_key_arn, var.trail_retention_days, var.no_create_events_alarm_hours, var.event_names]
 }
 
 # --- preconditions ---------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
-# Every validation block and every precondition of restart-workflow: values that must fail (each value breaks
-# only its own rule; a run lists every variable it breaks, and Terraform fails the run if one of them passes),
-# and the edge values that must pass. var.alarm has five rules, so each of them gets its own run; the
-# preconditions all sit on aws_sfn_state_machine.this, so each gets its own run too.
+# Every validation block and every precondition of restart-workflow: values that must fail, and the edge
+# values that must pass. Each validation rule has at least one refusing value that breaks only that rule;
+# the refusing values are batched across distinct variables, themed (timeouts, restart limits, names, ARNs,
+# keys, enumerations), and each run lists exactly the variables it breaks in expect_failures (Terraform fails
+# the run if one of them passes or anything else fails). A run never holds two values of one variable, so
+# var.alarm's five rules and var.steps' six refusing values are spread over as many runs. No validation here
+# reads another variable. The preconditions all sit on aws_sfn_state_machine.this and need otherwise valid
+# inputs to be reached, so each keeps its own run.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -120,234 +124,203 @@ run "worst_case_history_at_the_limit_is_accepted" {
   }
 }
 
-# --- one value per rule that must fail ---------------------------------------------------------------
+# --- refusing values, batched across distinct variables ---------------------------------------------
+# Each value breaks exactly one rule of its own variable; a run never holds two values of one variable, and
+# no validation reads another variable, so every listed address must report its own failure.
 
-run "values_below_their_range_fail" {
+run "rejects_timeouts_below_their_range_and_an_empty_ladder" {
   command = plan
 
   variables {
-    name_prefix                  = ""
-    cooldown_seconds             = -1
-    max_restarts                 = 0
-    window_seconds               = 59
-    max_alarm_age_seconds        = 59
-    poll_interval_seconds        = 0
-    stop_timeout_seconds         = 59
-    start_timeout_seconds        = 59
-    status_check_timeout_seconds = 59
-    alarm_names                  = [""]
-    allowed_alarm_names          = [""]
-    opt_in_tag                   = { key = "", value = "true" }
-    steps                        = []
-    settle_seconds               = 29
-    ssm_timeout_seconds          = 59
-    evidence_retention_days      = 0
-    max_concurrent_restarts      = 0
-    max_restarts_per_hour        = 0
+    poll_interval_seconds        = 0  # below 1
+    stop_timeout_seconds         = 59 # below 60
+    start_timeout_seconds        = 59 # below 60
+    status_check_timeout_seconds = 59 # below 60
+    settle_seconds               = 29 # below 30
+    ssm_timeout_seconds          = 59 # below 60
+    steps                        = [] # fewer than 1 step
   }
 
   expect_failures = [
-    var.name_prefix, var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds,
-    var.poll_interval_seconds, var.stop_timeout_seconds, var.start_timeout_seconds, var.status_check_timeout_seconds,
-    var.alarm_names, var.allowed_alarm_names, var.opt_in_tag, var.steps, var.settle_seconds, var.ssm_timeout_seconds,
+    var.poll_interval_seconds, var.stop_timeout_seconds, var.start_timeout_seconds,
+    var.status_check_timeout_seconds, var.settle_seconds, var.ssm_timeout_seconds, var.steps,
+  ]
+}
+
+run "rejects_timeouts_above_their_range_and_six_steps" {
+  command = plan
+
+  variables {
+    poll_interval_seconds        = 301  # above 300
+    stop_timeout_seconds         = 3601 # above 3600
+    start_timeout_seconds        = 3601 # above 3600
+    status_check_timeout_seconds = 3601 # above 3600
+    settle_seconds               = 3601 # above 3600
+    ssm_timeout_seconds          = 3601 # above 3600
+    # 6 steps, at most 5
+    steps = ["reboot", "stop-start", "ssm:doc-1", "ssm:doc-2", "ssm:doc-3", "ssm:doc-4"]
+  }
+
+  expect_failures = [
+    var.poll_interval_seconds, var.stop_timeout_seconds, var.start_timeout_seconds,
+    var.status_check_timeout_seconds, var.settle_seconds, var.ssm_timeout_seconds, var.steps,
+  ]
+}
+
+run "rejects_fractional_timeouts_and_an_alarm_period_off_the_minute" {
+  command = plan
+
+  variables {
+    poll_interval_seconds        = 15.5            # fraction
+    stop_timeout_seconds         = 600.5           # fraction: would reach the guard as LOCK_SECONDS "3900.5", which it refuses
+    start_timeout_seconds        = 600.5           # fraction
+    status_check_timeout_seconds = 900.5           # fraction
+    settle_seconds               = 300.5           # fraction
+    ssm_timeout_seconds          = 600.5           # fraction
+    alarm                        = { period = 90 } # period: neither 10, 30 nor a multiple of 60
+  }
+
+  expect_failures = [
+    var.poll_interval_seconds, var.stop_timeout_seconds, var.start_timeout_seconds,
+    var.status_check_timeout_seconds, var.settle_seconds, var.ssm_timeout_seconds, var.alarm,
+  ]
+}
+
+run "rejects_restart_limits_below_their_range_and_more_datapoints_than_periods" {
+  command = plan
+
+  variables {
+    cooldown_seconds        = -1                                                  # below 0
+    max_restarts            = 0                                                   # below 1
+    window_seconds          = 59                                                  # below 60
+    max_alarm_age_seconds   = 59                                                  # below 60
+    evidence_retention_days = 0                                                   # below 1
+    max_concurrent_restarts = 0                                                   # below 1
+    max_restarts_per_hour   = 0                                                   # below 1
+    alarm                   = { evaluation_periods = 2, datapoints_to_alarm = 3 } # datapoints above evaluation periods
+  }
+
+  expect_failures = [
+    var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds,
+    var.evidence_retention_days, var.max_concurrent_restarts, var.max_restarts_per_hour, var.alarm,
+  ]
+}
+
+run "rejects_restart_limits_above_their_range" {
+  command = plan
+
+  variables {
+    cooldown_seconds        = 31536001 # above 365 days
+    max_restarts            = 101      # above 100
+    window_seconds          = 31536001 # above 365 days
+    max_alarm_age_seconds   = 86401    # above one day
+    evidence_retention_days = 3651     # above 3650
+    max_concurrent_restarts = 101      # above 100
+    max_restarts_per_hour   = 1001     # above 1000
+  }
+
+  expect_failures = [
+    var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds,
     var.evidence_retention_days, var.max_concurrent_restarts, var.max_restarts_per_hour,
   ]
 }
 
-run "values_above_their_range_fail" {
+run "rejects_fractional_restart_limits" {
   command = plan
 
   variables {
-    name_prefix                  = "abcdefghij-ABCDEFGHIJ-012345678" # 31 characters
-    cooldown_seconds             = 31536001
-    max_restarts                 = 101
-    window_seconds               = 31536001
-    max_alarm_age_seconds        = 86401
-    poll_interval_seconds        = 301
-    stop_timeout_seconds         = 3601
-    start_timeout_seconds        = 3601
-    status_check_timeout_seconds = 3601
-    alarm_names                  = [join("", [for i in range(256) : "n"])]
-    allowed_alarm_names          = [join("", [for i in range(256) : "m"])]
-    opt_in_tag                   = { key = join("", [for i in range(129) : "k"]), value = "true" }
-    steps                        = ["reboot", "stop-start", "ssm:doc-1", "ssm:doc-2", "ssm:doc-3", "ssm:doc-4"]
-    settle_seconds               = 3601
-    ssm_timeout_seconds          = 3601
-    evidence_retention_days      = 3651
-    max_concurrent_restarts      = 101
-    max_restarts_per_hour        = 1001
+    cooldown_seconds        = 1.5  # fraction
+    max_restarts            = 1.5  # fraction
+    window_seconds          = 60.5 # fraction
+    max_alarm_age_seconds   = 60.5 # fraction
+    evidence_retention_days = 30.5 # fraction
+    max_concurrent_restarts = 2.5  # fraction
+    max_restarts_per_hour   = 10.5 # fraction
   }
 
   expect_failures = [
-    var.name_prefix, var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds,
-    var.poll_interval_seconds, var.stop_timeout_seconds, var.start_timeout_seconds, var.status_check_timeout_seconds,
-    var.alarm_names, var.allowed_alarm_names, var.opt_in_tag, var.steps, var.settle_seconds, var.ssm_timeout_seconds,
+    var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds,
     var.evidence_retention_days, var.max_concurrent_restarts, var.max_restarts_per_hour,
   ]
 }
 
-run "fractions_fail" {
+run "rejects_empty_or_too_short_names_and_an_unknown_comparison_operator" {
   command = plan
 
   variables {
-    cooldown_seconds             = 1.5
-    max_restarts                 = 1.5
-    window_seconds               = 60.5
-    max_alarm_age_seconds        = 60.5
-    poll_interval_seconds        = 15.5
-    stop_timeout_seconds         = 600.5 # would reach the guard as LOCK_SECONDS "3900.5", which it refuses
-    start_timeout_seconds        = 600.5
-    status_check_timeout_seconds = 900.5
-    settle_seconds               = 300.5
-    ssm_timeout_seconds          = 600.5
-    evidence_retention_days      = 30.5
-    max_concurrent_restarts      = 2.5
-    max_restarts_per_hour        = 10.5
+    name_prefix         = ""                                                          # empty
+    alarm_names         = [""]                                                        # empty alarm name
+    allowed_alarm_names = [""]                                                        # empty alarm name
+    opt_in_tag          = { key = "", value = "true" }                                # empty key
+    alarm_topic_arns    = { "" = "arn:aws:sns:eu-central-1:123456789012:ops-alarms" } # empty map key
+    steps               = ["ssm:ab"]                                                  # 2-character document name; names are 3-128 of letters, digits, '_', '-', '.'
+    alarm               = { comparison_operator = "GreaterThanUpperThreshold" }       # unknown comparison operator
   }
 
   expect_failures = [
-    var.cooldown_seconds, var.max_restarts, var.window_seconds, var.max_alarm_age_seconds, var.poll_interval_seconds,
-    var.stop_timeout_seconds, var.start_timeout_seconds, var.status_check_timeout_seconds, var.settle_seconds,
-    var.ssm_timeout_seconds, var.evidence_retention_days, var.max_concurrent_restarts, var.max_restarts_per_hour,
+    var.name_prefix, var.alarm_names, var.allowed_alarm_names, var.opt_in_tag, var.alarm_topic_arns, var.steps,
+    var.alarm,
   ]
 }
 
-run "malformed_values_fail" {
+run "rejects_over_long_names_and_ids_and_a_repeated_step" {
   command = plan
 
   variables {
-    name_prefix             = "opskit_prod"
-    kms_key_arn             = "arn:aws:sns:eu-central-1:123456789012:key/1234abcd"
-    instance_ids            = { web-1 = "i-0123456789abc" } # 13 hex digits: neither 8 nor 17
-    alarm_names             = ["line\nbreak"]
-    allowed_alarm_names     = ["tab\there"]
-    alarm_action_arns       = { batch = "arn:aws:sns:eu-central-1:123456789012:batch-cpu-high" }
-    alarm_topic_arns        = { ops = "arn:aws:sns:eu-central-1:123456789012:ops.alarms" }
-    opt_in_tag              = { key = "opskit:auto-restart", value = " true" }
-    state_machine_log_level = "FATAL"
+    name_prefix         = "abcdefghij-ABCDEFGHIJ-012345678"                               # 31 characters
+    alarm_names         = [join("", [for i in range(256) : "n"])]                         # 256 characters
+    allowed_alarm_names = [join("", [for i in range(256) : "m"])]                         # 256 characters
+    opt_in_tag          = { key = join("", [for i in range(129) : "k"]), value = "true" } # 129-character key
+    instance_ids        = { web-1 = "i-0123456789abcdef0x" }                              # trailing character after 17 hex digits
+    steps               = ["reboot", "stop-start", "reboot"]                              # duplicate step
+    alarm               = { treat_missing_data = "ignored" }                              # unknown treat_missing_data
+  }
+
+  expect_failures = [
+    var.name_prefix, var.alarm_names, var.allowed_alarm_names, var.opt_in_tag, var.instance_ids, var.steps,
+    var.alarm,
+  ]
+}
+
+run "rejects_malformed_names_arns_and_ids" {
+  command = plan
+
+  variables {
+    name_prefix         = "opskit_prod"                                        # underscore
+    kms_key_arn         = "arn:aws:sns:eu-central-1:123456789012:key/1234abcd" # sns, not kms
+    instance_ids        = { web-1 = "i-0123456789abc" }                        # 13 hex digits: neither 8 nor 17
+    alarm_names         = ["line\nbreak"]                                      # control character
+    allowed_alarm_names = ["tab\there"]                                        # control character
+    # SNS ARN, not a CloudWatch alarm ARN
+    alarm_action_arns = { batch = "arn:aws:sns:eu-central-1:123456789012:batch-cpu-high" }
+    opt_in_tag        = { key = "opskit:auto-restart", value = " true" } # value with a leading blank
+    steps             = ["ssm:restart nginx"]                            # space in the document name
   }
 
   expect_failures = [
     var.name_prefix, var.kms_key_arn, var.instance_ids, var.alarm_names, var.allowed_alarm_names,
-    var.alarm_action_arns, var.alarm_topic_arns, var.opt_in_tag, var.state_machine_log_level,
+    var.alarm_action_arns, var.opt_in_tag, var.steps,
   ]
 }
 
-run "malformed_keys_fail" {
+run "rejects_malformed_keys_and_unknown_enumeration_values" {
   command = plan
 
   variables {
-    instance_ids      = { "web 1" = "i-0123456789abcdef0" }
-    alarm_action_arns = { "batch.cpu" = "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:batch-cpu-high" }
-    alarm_topic_arns  = { "" = "arn:aws:sns:eu-central-1:123456789012:ops-alarms" }
-    opt_in_tag        = { key = "opskit=restart", value = "true" }
+    instance_ids = { "web 1" = "i-0123456789abcdef0" } # space in the map key
+    # dot in the map key
+    alarm_action_arns       = { "batch.cpu" = "arn:aws:cloudwatch:eu-central-1:123456789012:alarm:batch-cpu-high" }
+    alarm_topic_arns        = { ops = "arn:aws:sns:eu-central-1:123456789012:ops.alarms" } # dot in the topic name
+    opt_in_tag              = { key = "opskit=restart", value = "true" }                   # '=' in the key
+    state_machine_log_level = "FATAL"                                                      # neither ERROR nor ALL
+    steps                   = ["reboot", "restart"]                                        # unknown step
+    alarm                   = { statistic = "p99" }                                        # unknown statistic
   }
 
-  expect_failures = [var.instance_ids, var.alarm_action_arns, var.alarm_topic_arns, var.opt_in_tag]
-}
-
-# var.steps: one rule (known names, distinct, 1-5); each way to break it gets its own run.
-
-run "unknown_step_fails" {
-  command = plan
-
-  variables {
-    steps = ["reboot", "restart"]
-  }
-
-  expect_failures = [var.steps]
-}
-
-run "duplicate_step_fails" {
-  command = plan
-
-  variables {
-    steps = ["reboot", "stop-start", "reboot"]
-  }
-
-  expect_failures = [var.steps]
-}
-
-run "malformed_ssm_document_name_fails" {
-  command = plan
-
-  variables {
-    steps = ["ssm:ab"] # 2 characters; names are 3-128 of letters, digits, '_', '-', '.'
-  }
-
-  expect_failures = [var.steps]
-}
-
-run "ssm_document_name_with_a_space_fails" {
-  command = plan
-
-  variables {
-    steps = ["ssm:restart nginx"]
-  }
-
-  expect_failures = [var.steps]
-}
-
-run "instance_id_with_a_trailing_character_fails" {
-  command = plan
-
-  variables {
-    instance_ids = { web-1 = "i-0123456789abcdef0x" }
-  }
-
-  expect_failures = [var.instance_ids]
-}
-
-# var.alarm: five rules, one run each.
-
-run "alarm_statistic_fails" {
-  command = plan
-
-  variables {
-    alarm = { statistic = "p99" }
-  }
-
-  expect_failures = [var.alarm]
-}
-
-run "alarm_comparison_operator_fails" {
-  command = plan
-
-  variables {
-    alarm = { comparison_operator = "GreaterThanUpperThreshold" }
-  }
-
-  expect_failures = [var.alarm]
-}
-
-run "alarm_period_fails" {
-  command = plan
-
-  variables {
-    alarm = { period = 90 }
-  }
-
-  expect_failures = [var.alarm]
-}
-
-run "alarm_datapoints_above_periods_fails" {
-  command = plan
-
-  variables {
-    alarm = { evaluation_periods = 2, datapoints_to_alarm = 3 }
-  }
-
-  expect_failures = [var.alarm]
-}
-
-run "alarm_treat_missing_data_fails" {
-  command = plan
-
-  variables {
-    alarm = { treat_missing_data = "ignored" }
-  }
-
-  expect_failures = [var.alarm]
+  expect_failures = [
+    var.instance_ids, var.alarm_action_arns, var.alarm_topic_arns, var.opt_in_tag, var.state_machine_log_level,
+    var.steps, var.alarm,
+  ]
 }
 
 # --- preconditions (main.tf, all on the state machine) --------------------------------------------

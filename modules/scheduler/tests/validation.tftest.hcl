@@ -1,7 +1,12 @@
-# Every validation block of the module: one run per rule with a value that breaks only that rule
-# (expect_failures), and runs whose edge values every rule must accept. The module's one precondition
-# (a summary topic or e-mail addresses, not both) is on the schedule group; the alarm-topic
-# precondition belongs to modules/lambda-function.
+# Every validation block of the module has at least one refusing value (expect_failures), and two runs
+# give edge values every rule must accept. Each refusing value breaks exactly one rule of its variable; a
+# refusing run may batch values of several DISTINCT variables that do not interact, since Terraform fails
+# the run unless every listed var.<x> reports a failure and on any unlisted error. No run holds two values
+# of one variable, so schedules (8 rules, 18 refusing values), tag_key, verify_timeout_seconds and
+# schedule_retry (2 values each) spread over several runs. notification_topic_arn and notification_emails
+# never share a run: the module's one precondition (a summary topic or e-mail addresses, not both, on the
+# schedule group) reads both; its run stays unbatched. The alarm-topic precondition belongs to
+# modules/lambda-function.
 
 mock_provider "aws" {
   source = "../../tests/mocks"
@@ -66,49 +71,53 @@ run "accepts_the_other_edges" {
   }
 }
 
-# --- name_prefix -------------------------------------------------------------------------------
+# --- batched: refusing values of distinct, non-interacting variables -----------------------------
 
-run "rejects_name_prefix_with_underscore" {
+run "rejects_bad_names_tag_keys_and_addresses" {
   command = plan
   variables {
-    name_prefix = "opskit_dev"
+    name_prefix         = "opskit_dev"                                       # underscore
+    tag_key             = "AWS:Schedule"                                     # the reserved aws: namespace, any case
+    notification_emails = { oncall = "oncall@localhost" }                    # an address without a domain
+    schedules           = { manual = { stop = "cron(0 19 ? * MON-FRI *)" } } # the reserved schedule name "manual"
   }
-  expect_failures = [var.name_prefix]
+  expect_failures = [var.name_prefix, var.tag_key, var.notification_emails, var.schedules]
 }
 
-# --- schedules ---------------------------------------------------------------------------------
-
-run "rejects_the_reserved_schedule_name_manual" {
+run "rejects_bad_arns_and_tag_values" {
   command = plan
   variables {
-    schedules = { manual = { stop = "cron(0 19 ? * MON-FRI *)" } }
+    volume_kms_key_arns    = ["arn:aws:kms:eu-central-1:123456789012:alias/ebs"]        # a volume key alias
+    kms_key_arn            = "arn:aws:kms:eu-central-1:123456789012:alias/ops"          # a KMS alias for the module key
+    alarm_topic_arn        = "ops-alarms"                                               # a topic name for the alarm topic ARN
+    notification_topic_arn = "ops-scheduler"                                            # a topic name for the summary topic ARN
+    tag_key                = "Schedule\n"                                               # a tag key with a newline
+    schedules              = { "office hours" = { stop = "cron(0 19 ? * MON-FRI *)" } } # a schedule name that is no tag value
   }
-  expect_failures = [var.schedules]
+  expect_failures = [var.volume_kms_key_arns, var.kms_key_arn, var.alarm_topic_arn, var.notification_topic_arn, var.tag_key, var.schedules]
 }
 
-run "rejects_a_schedule_name_that_is_no_tag_value" {
+run "rejects_numbers_over_and_under_their_limits" {
   command = plan
   variables {
-    schedules = { "office hours" = { stop = "cron(0 19 ? * MON-FRI *)" } }
+    verify_timeout_seconds = 301                                                                       # a verify timeout over 300
+    schedule_retry         = { maximum_event_age_in_seconds = 59 }                                     # a retry age under a minute
+    schedules              = { for i in range(51) : "s${i}" => { stop = "cron(0 19 ? * MON-FRI *)" } } # fifty-one schedules
   }
-  expect_failures = [var.schedules]
+  expect_failures = [var.verify_timeout_seconds, var.schedule_retry, var.schedules]
 }
 
-run "rejects_fifty_one_schedules" {
+run "rejects_fractions_retry_counts_and_long_descriptions" {
   command = plan
   variables {
-    schedules = { for i in range(51) : "s${i}" => { stop = "cron(0 19 ? * MON-FRI *)" } }
+    verify_timeout_seconds = 1.5                                                                              # a fractional verify timeout
+    schedule_retry         = { maximum_retry_attempts = 186 }                                                 # 186 retries
+    schedules              = { a = { stop = "cron(0 19 ? * MON-FRI *)", description = format("%0513d", 0) } } # a description over 512 characters
   }
-  expect_failures = [var.schedules]
+  expect_failures = [var.verify_timeout_seconds, var.schedule_retry, var.schedules]
 }
 
-run "rejects_a_description_over_512_characters" {
-  command = plan
-  variables {
-    schedules = { a = { stop = "cron(0 19 ? * MON-FRI *)", description = format("%0513d", 0) } }
-  }
-  expect_failures = [var.schedules]
-}
+# --- schedules: one run per remaining value (a run holds one value of a variable) ----------------
 
 run "rejects_a_schedule_without_start_and_stop" {
   command = plan
@@ -214,72 +223,6 @@ run "rejects_an_unknown_resource_kind" {
   expect_failures = [var.schedules]
 }
 
-# --- the other inputs --------------------------------------------------------------------------
-
-run "rejects_a_tag_key_in_the_aws_namespace" {
-  command = plan
-  variables {
-    tag_key = "AWS:Schedule"
-  }
-  expect_failures = [var.tag_key]
-}
-
-run "rejects_a_tag_key_with_a_newline" {
-  command = plan
-  variables {
-    tag_key = "Schedule\n"
-  }
-  expect_failures = [var.tag_key]
-}
-
-run "rejects_a_verify_timeout_over_300" {
-  command = plan
-  variables {
-    verify_timeout_seconds = 301
-  }
-  expect_failures = [var.verify_timeout_seconds]
-}
-
-run "rejects_a_fractional_verify_timeout" {
-  command = plan
-  variables {
-    verify_timeout_seconds = 1.5
-  }
-  expect_failures = [var.verify_timeout_seconds]
-}
-
-run "rejects_a_volume_key_alias" {
-  command = plan
-  variables {
-    volume_kms_key_arns = ["arn:aws:kms:eu-central-1:123456789012:alias/ebs"]
-  }
-  expect_failures = [var.volume_kms_key_arns]
-}
-
-run "rejects_a_retry_age_under_a_minute" {
-  command = plan
-  variables {
-    schedule_retry = { maximum_event_age_in_seconds = 59 }
-  }
-  expect_failures = [var.schedule_retry]
-}
-
-run "rejects_186_retries" {
-  command = plan
-  variables {
-    schedule_retry = { maximum_retry_attempts = 186 }
-  }
-  expect_failures = [var.schedule_retry]
-}
-
-run "rejects_a_topic_name_for_a_topic_arn" {
-  command = plan
-  variables {
-    alarm_topic_arn = "ops-alarms"
-  }
-  expect_failures = [var.alarm_topic_arn]
-}
-
 run "rejects_a_plural_resource_kind" {
   command = plan
   variables {
@@ -288,21 +231,7 @@ run "rejects_a_plural_resource_kind" {
   expect_failures = [var.schedules]
 }
 
-run "rejects_a_topic_name_for_the_summary_topic" {
-  command = plan
-  variables {
-    notification_topic_arn = "ops-scheduler"
-  }
-  expect_failures = [var.notification_topic_arn]
-}
-
-run "rejects_a_summary_address_without_domain" {
-  command = plan
-  variables {
-    notification_emails = { oncall = "oncall@localhost" }
-  }
-  expect_failures = [var.notification_emails]
-}
+# --- the precondition: inputs otherwise valid ------------------------------------------------------
 
 run "rejects_a_summary_topic_and_addresses_together" {
   command = plan
@@ -311,12 +240,4 @@ run "rejects_a_summary_topic_and_addresses_together" {
     notification_emails    = { oncall = "oncall@example.com" }
   }
   expect_failures = [aws_scheduler_schedule_group.this]
-}
-
-run "rejects_a_kms_alias_for_the_module_key" {
-  command = plan
-  variables {
-    kms_key_arn = "arn:aws:kms:eu-central-1:123456789012:alias/ops"
-  }
-  expect_failures = [var.kms_key_arn]
 }
