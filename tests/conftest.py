@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,7 +21,6 @@ from opskit_tools.loader import load_event as _load_event  # noqa: E402
 from opskit_tools.loader import load_handler as _load_handler  # noqa: E402
 
 share_botocore_loader()
-os.environ.setdefault("GOGC", "400")  # the Terraform the tests run: as the gate does (tfgate._env)
 
 # moto allocates heavily and keeps what it allocates for the whole test: with CPython's default
 # thresholds (700, 10, 10) the collector walks that heap thousands of times. Collecting a young generation

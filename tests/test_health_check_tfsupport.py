@@ -154,8 +154,7 @@ def terraform_calls(work: Path, calls: dict[str, tuple[str, str]], apply: bool =
         text += f'module "{name}" {{\n  source = "./{copy}"\n{arguments}\n}}\n'
         text += f'output "{name}" {{\n  value = module.{name}.targets_json\n}}\n' if apply else ""
     (work / "main.tf").write_text(text, encoding="utf-8")
-    env = {**os.environ, "TF_CLI_CONFIG_FILE": os.devnull, "CHECKPOINT_DISABLE": "1", "TF_IN_AUTOMATION": "1"}
-    env.pop("TF_REATTACH_PROVIDERS", None)
+    env = tfgate.terraform_env({"TF_CLI_CONFIG_FILE": os.devnull})
 
     def tf(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([terraform, *args], cwd=work, env=env, capture_output=True, text=True, timeout=300)

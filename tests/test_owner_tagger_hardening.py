@@ -173,10 +173,12 @@ def test_a_partial_failure_names_its_resources_in_a_bounded_message(fn, load_eve
     deleted: list[str] = []
 
     def delete_volumes_once(**_: Any) -> None:
-        for volume in volumes if not deleted else []:
+        if deleted:
+            return
+        for volume in volumes:
             ec2.detach_volume(VolumeId=volume, InstanceId=instance["InstanceId"])
             ec2.delete_volume(VolumeId=volume)
-            deleted.append(volume)
+        deleted.extend(volumes)
 
     opskit_common.client("ec2").meta.events.register("before-call.ec2.CreateTags", delete_volumes_once)
     event = bind(load_event("owner_tagger/run-instances-iam-user.json"), [instance])

@@ -63,7 +63,9 @@ def terraform_binaries() -> Iterator[tuple[str, tuple[int, ...]]]:
 
 def _version(binary: str) -> tuple[int, ...]:
     try:
-        completed = subprocess.run([binary, "version", "-json"], capture_output=True, text=True, timeout=60, env=_env())
+        completed = subprocess.run(
+            [binary, "version", "-json"], capture_output=True, text=True, timeout=60, env=terraform_env()
+        )
         version = json.loads(completed.stdout)["terraform_version"]
     except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
         return ()
@@ -80,7 +82,8 @@ def find_terraform() -> tuple[str | None, str]:
     return None, f"needs Terraform >= 1.9 on PATH or in OPSKIT_TERRAFORM (found: {seen})"
 
 
-def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
+def terraform_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment every Terraform command of the gate and the tests runs with."""
     env = dict(os.environ, CHECKPOINT_DISABLE="1", TF_IN_AUTOMATION="1", TF_INPUT="0")
     # Go's collector at its default (GOGC=100) takes about a fifth of Terraform's CPU time over the native
     # suites; at 400 a test command peaks at a few hundred MB. A GOGC set by the caller wins.
@@ -161,7 +164,7 @@ def providers(terraform: str, work: Path, tree: Path) -> Iterator[Providers]:
     if os.environ.get("OPSKIT_TF_PROVIDERS") == "registry":
         yield Providers("real providers from the registry / CLI configuration", [])
         return
-    version = subprocess.run([terraform, "version", "-json"], capture_output=True, text=True, env=_env())
+    version = subprocess.run([terraform, "version", "-json"], capture_output=True, text=True, env=terraform_env())
     platform = json.loads(version.stdout)
     mirror = write_mirror(work / "mirror", platform["platform"])
     versions = ", ".join(f"{k} {v}" for k, v in tfprovider.versions().items())
@@ -267,11 +270,13 @@ def _test(terraform: str, args: list[str], config: Path, tree: Path, env: dict[s
 def check_configuration(terraform: str, config: Path, tree: Path, source: Providers, suites: bool = True) -> Result:
     result = Result(configurations=1)
     cwd = tree / config
-    init = _run(terraform, ["init", "-backend=false", "-input=false", "-no-color", *source.init_args], cwd, _env())
+    init = _run(
+        terraform, ["init", "-backend=false", "-input=false", "-no-color", *source.init_args], cwd, terraform_env()
+    )
     if init.returncode != 0:
         result.findings.append(f"{config}:1: terraform init failed: {' '.join(init.stderr.split())[-600:]}")
         return result
-    env = _env(source.env)
+    env = terraform_env(source.env)
     validate = _run(terraform, ["validate", "-json", "-no-color"], cwd, env)
     try:
         diagnostics = json.loads(validate.stdout).get("diagnostics", [])
@@ -291,7 +296,7 @@ def check_configuration(terraform: str, config: Path, tree: Path, source: Provid
 
 
 def fmt_findings(terraform: str, tree: Path) -> list[str]:
-    completed = _run(terraform, ["fmt", "-check", "-recursive", "-list=true"], tree, _env())
+    completed = _run(terraform, ["fmt", "-check", "-recursive", "-list=true"], tree, terraform_env())
     if completed.returncode == 0:
         return []
     files = [line.strip() for line in completed.stdout.splitlines() if line.strip()]
