@@ -10,6 +10,11 @@ docstring object. Those methods depend only on the service model, so they are bu
 and copied into every new client class, which is still created per client, through botocore's own
 `creating-client-class` event.
 
+A new client also builds a fresh ServiceModel from that description (EC2's walks all ~700 operations to
+look for endpoint discovery, and every operation's shapes are resolved again on first use) and a fresh
+endpoint-rule provider. Both are read-only views of data the shared loader already holds, so they are kept
+per description; the clients, their event handlers, credentials and HTTP sessions are still per client.
+
 moto's Step Functions parses a definition with ANTLR and builds its evaluation components twice per
 execution (when the state machine is created and when it starts), about 0.8 s for the restart
 workflow. Both depend only on the definition text, and the components keep no execution state (that
@@ -40,6 +45,8 @@ from typing import Any
 import botocore.client
 import botocore.hooks
 import botocore.loaders
+import botocore.model
+import botocore.regions
 import botocore.session
 import moto.core.responses
 import moto.sns.models
@@ -54,6 +61,26 @@ _asl_parse = AmazonStateLanguageParser.parse
 _aliaser_init = botocore.hooks.EventAliaser.__init__
 _DEFAULT_ALIASES: dict[str, str] = {}
 _METHOD_NAMES: dict[tuple[type, tuple[int, ...]], list[str]] = {}
+_MODELS: dict[tuple[str, int], tuple[Any, botocore.model.ServiceModel]] = {}
+_PROVIDERS: dict[tuple[int, int, Any], tuple[Any, Any, Any]] = {}
+_endpoint_provider = botocore.regions.EndpointProvider
+
+
+def _shared_service_model(self: botocore.client.ClientCreator, service_name: str, api_version: Any = None) -> Any:
+    description = self._loader.load_service_model(service_name, "service-2", api_version=api_version)
+    key = (service_name, id(description))
+    if key not in _MODELS or _MODELS[key][0] is not description:
+        _MODELS[key] = (description, botocore.model.ServiceModel(description, service_name))
+    return _MODELS[key][1]
+
+
+def _shared_endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_params: Any = None) -> Any:
+    key = (id(ruleset_data), id(partition_data), tuple(excluded_params or ()))
+    kept = _PROVIDERS.get(key)
+    if kept is None or kept[0] is not ruleset_data or kept[1] is not partition_data:
+        provider = _endpoint_provider(ruleset_data, partition_data, excluded_params)
+        kept = _PROVIDERS[key] = (ruleset_data, partition_data, provider)
+    return kept[2]
 
 
 def _shared_methods(self: botocore.client.ClientCreator, service_model: Any) -> dict[str, Any]:
@@ -94,6 +121,8 @@ def share_botocore_loader() -> None:
         _SHARED_LOADER = botocore.loaders.create_loader()
         botocore.session.create_loader = lambda search_paths_string=None: _SHARED_LOADER
         botocore.client.ClientCreator._create_methods = _shared_methods  # type: ignore[method-assign]
+        botocore.client.ClientCreator._load_service_model = _shared_service_model  # type: ignore[method-assign]
+        botocore.regions.EndpointProvider = _shared_endpoint_provider  # type: ignore[misc]
         AmazonStateLanguageParser.parse = staticmethod(_parse_asl)  # type: ignore[method-assign]
         moto.core.responses.method_names_from_class = _method_names
         botocore.hooks.EventAliaser.__init__ = _aliaser_with_shared_cache  # type: ignore[method-assign]

@@ -218,6 +218,33 @@ def configurations(tree: Path) -> list[Path]:
     return found
 
 
+_RUN = re.compile(r'^run\s+"', re.MULTILINE)
+_LOCAL_SOURCE = re.compile(r'^\s*source\s*=\s*"(\.\.?/[^"]*)"', re.MULTILINE)
+
+
+def _hcl_bytes(directory: Path, seen: set[Path]) -> int:
+    """Bytes of the .tf files of a configuration and of every local module it calls (each counted once)."""
+    if directory in seen:
+        return 0
+    seen.add(directory)
+    total = 0
+    for path in directory.glob("*.tf"):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        total += len(text)
+        total += sum(_hcl_bytes((directory / source).resolve(), seen) for source in _LOCAL_SOURCE.findall(text))
+    return total
+
+
+def weight(tree: Path, config: Path) -> int:
+    """A rough cost of checking a configuration: its native runs (plus validate) times the HCL each run
+    plans. The gate starts the root first (every environment plans and applies every module) and then the
+    heaviest, so that no worker is left alone with a long suite at the end."""
+    if config == Path("."):
+        return sys.maxsize
+    runs = sum(len(_RUN.findall(p.read_text(encoding="utf-8"))) for p in (tree / config / "tests").glob("*.tftest.hcl"))
+    return (runs + 1) * _hcl_bytes((tree / config).resolve(), set())
+
+
 def _location(config: Path, diagnostic: dict, tree: Path) -> str:
     where = diagnostic.get("range") or {}
     filename = where.get("filename")
@@ -319,10 +346,12 @@ def run(
     tree = copy_tree(source, work / "tree")
     result = Result(findings=fmt_findings(terraform, tree))
     selected = [c for c in configurations(tree) if not only or str(c) in only]
+    heaviest_first = sorted(selected, key=lambda c: weight(tree, c), reverse=True)
     pool = ThreadPoolExecutor(workers or os.cpu_count() or 2)
     with providers(terraform, work, tree) as source_of_schema, pool:
-        results = pool.map(lambda c: check_configuration(terraform, c, tree, source_of_schema, suites), selected)
-        for part in results:
+        checked = pool.map(lambda c: check_configuration(terraform, c, tree, source_of_schema, suites), heaviest_first)
+        results = dict(zip(heaviest_first, checked, strict=True))
+        for part in (results[c] for c in selected):  # findings in configuration order
             result.findings += [f for f in part.findings if f not in result.findings]  # modules repeat via the root
             result.passed += part.passed
             result.failed += part.failed
