@@ -50,6 +50,18 @@ def _timed(check: Callable[[], checks.Outcome]) -> tuple[checks.Outcome, float]:
     return outcome, time.perf_counter() - started
 
 
+def _report(outcome: checks.Outcome, elapsed: float) -> int:
+    """Print one check's status line and findings; the number of findings."""
+    if outcome.skipped:
+        print(f"SKIP {outcome.name}: {outcome.skipped}")
+        return 0
+    status = "ok  " if not outcome.findings else "FAIL"
+    print(f"{status} {outcome.name} ({'; '.join(outcome.notes)}; {elapsed:.2f}s)")
+    for finding in outcome.findings:
+        print(f"  {finding}")
+    return len(outcome.findings)
+
+
 def cmd_validate(_: argparse.Namespace) -> int:
     quick = (
         checks.check_python,
@@ -61,31 +73,13 @@ def cmd_validate(_: argparse.Namespace) -> int:
     with ThreadPoolExecutor(max_workers=1) as gate:
         terraform = gate.submit(_timed, checks.check_terraform)
         results = [_timed(check) for check in quick] + [terraform.result()]
-    total = 0
-    for outcome, elapsed in results:
-        if outcome.skipped:
-            print(f"SKIP {outcome.name}: {outcome.skipped}")
-            continue
-        status = "ok  " if not outcome.findings else "FAIL"
-        print(f"{status} {outcome.name} ({'; '.join(outcome.notes)}; {elapsed:.2f}s)")
-        for finding in outcome.findings:
-            print(f"  {finding}")
-        total += len(outcome.findings)
+    total = sum(_report(outcome, elapsed) for outcome, elapsed in results)
     print(f"validation: {total} finding(s)")
     return 1 if total else 0
 
 
 def cmd_terraform(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    outcome = checks.check_terraform(only=args.configs or None)
-    if outcome.skipped:
-        print(f"SKIP {outcome.name}: {outcome.skipped}")
-        return 0
-    for finding in outcome.findings:
-        print(f"  {finding}")
-    status = "ok  " if not outcome.findings else "FAIL"
-    print(f"{status} {outcome.name} ({'; '.join(outcome.notes)}; {time.perf_counter() - started:.1f}s)")
-    return 1 if outcome.findings else 0
+    return 1 if _report(*_timed(lambda: checks.check_terraform(only=args.configs or None))) else 0
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ from __future__ import annotations
 import functools
 import inspect
 import os
+from collections.abc import Callable
 from typing import Any
 
 import botocore.client
@@ -54,41 +55,43 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 _SHARED_LOADER: botocore.loaders.Loader | None = None
-_METHODS: dict[tuple[str, int], dict[str, Any]] = {}
+_KEPT: dict[tuple[Any, ...], tuple[tuple[Any, ...], Any]] = {}
 _create_methods = botocore.client.ClientCreator._create_methods
+_endpoint_provider = botocore.regions.EndpointProvider
 _ASL_PARSED: dict[str, tuple[Any, Any]] = {}
 _asl_parse = AmazonStateLanguageParser.parse
 _aliaser_init = botocore.hooks.EventAliaser.__init__
 _DEFAULT_ALIASES: dict[str, str] = {}
 _METHOD_NAMES: dict[tuple[type, tuple[int, ...]], list[str]] = {}
-_MODELS: dict[tuple[str, int], tuple[Any, botocore.model.ServiceModel]] = {}
-_PROVIDERS: dict[tuple[int, int, Any], tuple[Any, Any, Any]] = {}
-_endpoint_provider = botocore.regions.EndpointProvider
+
+
+def _kept(kind: str, sources: tuple[Any, ...], build: Callable[[], Any], *qualifiers: Any) -> Any:
+    """`build()` once per identity of `sources` (descriptions the shared loader keeps for the process)."""
+    key = (kind, *map(id, sources), *qualifiers)
+    kept = _KEPT.get(key)
+    if kept is None or any(old is not new for old, new in zip(kept[0], sources, strict=True)):
+        kept = _KEPT[key] = (sources, build())
+    return kept[1]
+
+
+def _shared_methods(self: botocore.client.ClientCreator, service_model: Any) -> dict[str, Any]:
+    description = service_model._service_description
+    methods = _kept("methods", (description,), lambda: _create_methods(self, service_model), service_model.service_name)
+    return dict(methods)  # the event's handlers may add to it
 
 
 def _shared_service_model(self: botocore.client.ClientCreator, service_name: str, api_version: Any = None) -> Any:
     description = self._loader.load_service_model(service_name, "service-2", api_version=api_version)
-    key = (service_name, id(description))
-    if key not in _MODELS or _MODELS[key][0] is not description:
-        _MODELS[key] = (description, botocore.model.ServiceModel(description, service_name))
-    return _MODELS[key][1]
+    return _kept("model", (description,), lambda: botocore.model.ServiceModel(description, service_name), service_name)
 
 
 def _shared_endpoint_provider(ruleset_data: Any, partition_data: Any, excluded_params: Any = None) -> Any:
-    key = (id(ruleset_data), id(partition_data), tuple(excluded_params or ()))
-    kept = _PROVIDERS.get(key)
-    if kept is None or kept[0] is not ruleset_data or kept[1] is not partition_data:
-        provider = _endpoint_provider(ruleset_data, partition_data, excluded_params)
-        kept = _PROVIDERS[key] = (ruleset_data, partition_data, provider)
-    return kept[2]
-
-
-def _shared_methods(self: botocore.client.ClientCreator, service_model: Any) -> dict[str, Any]:
-    # The shared loader hands every session the same parsed service description: its identity is the key.
-    key = (service_model.service_name, id(service_model._service_description))
-    if key not in _METHODS:
-        _METHODS[key] = _create_methods(self, service_model)
-    return dict(_METHODS[key])  # the event's handlers may add to it
+    return _kept(
+        "endpoints",
+        (ruleset_data, partition_data),
+        lambda: _endpoint_provider(ruleset_data, partition_data, excluded_params),
+        tuple(excluded_params or ()),
+    )
 
 
 def _parse_asl(definition: str) -> tuple[Any, Any]:

@@ -7,21 +7,10 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import CodeType, ModuleType
+from types import ModuleType
 from typing import Any
 
 from .paths import EVENTS, FUNCTIONS, SHARED
-
-_CODE: dict[tuple[Path, int, int], CodeType] = {}
-
-
-def _code(path: Path) -> CodeType:
-    """handler.py compiled once per content (make runs Python without writing bytecode)."""
-    stat = path.stat()
-    key = (path, stat.st_mtime_ns, stat.st_size)
-    if key not in _CODE:
-        _CODE[key] = compile(path.read_bytes(), str(path), "exec")
-    return _CODE[key]
 
 
 def load_handler(function: str) -> ModuleType:
@@ -37,7 +26,7 @@ def load_handler(function: str) -> ModuleType:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    exec(_code(path), module.__dict__)  # what the spec's loader would do, minus compiling again
+    spec.loader.exec_module(module)
     return module
 
 
