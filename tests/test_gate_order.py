@@ -27,8 +27,9 @@ def test_weight_counts_runs_and_each_local_module_once(tmp_path: Path) -> None:
     assert tfgate.weight(tmp_path, Path(".")) > tfgate.weight(tmp_path, Path("modules/caller"))
 
 
-def test_the_root_and_the_suites_with_most_runs_start_first() -> None:
-    order = sorted(tfgate.configurations(REPO), key=lambda c: tfgate.weight(REPO, c), reverse=True)
-    assert order[:2] == [Path("."), Path("modules/health-check")]
-    assert order.index(Path("modules/scheduler")) < order.index(Path("modules/s3-bucket"))
-    assert set(order[-2:]) == {Path("examples/multi-account"), Path("examples/scheduler")}
+def test_the_root_first_and_every_configuration_with_native_runs_before_those_without() -> None:
+    order = tfgate.start_order(REPO, tfgate.configurations(REPO))
+    with_runs = [c != Path(".") and any((REPO / c / "tests").glob("*.tftest.hcl")) for c in order]
+    assert order[0] == Path(".")
+    assert with_runs[1:] == sorted(with_runs[1:], reverse=True), order
+    assert True in with_runs and False in with_runs  # the repo has both kinds, so the order is tested

@@ -245,6 +245,11 @@ def weight(tree: Path, config: Path) -> int:
     return (runs + 1) * _hcl_bytes((tree / config).resolve(), set())
 
 
+def start_order(tree: Path, configs: list[Path]) -> list[Path]:
+    """The order the gate's workers take the configurations in: heaviest first."""
+    return sorted(configs, key=lambda c: weight(tree, c), reverse=True)
+
+
 def _location(config: Path, diagnostic: dict, tree: Path) -> str:
     where = diagnostic.get("range") or {}
     filename = where.get("filename")
@@ -346,7 +351,7 @@ def run(
     tree = copy_tree(source, work / "tree")
     result = Result(findings=fmt_findings(terraform, tree))
     selected = [c for c in configurations(tree) if not only or str(c) in only]
-    heaviest_first = sorted(selected, key=lambda c: weight(tree, c), reverse=True)
+    heaviest_first = start_order(tree, selected)
     pool = ThreadPoolExecutor(workers or os.cpu_count() or 2)
     with providers(terraform, work, tree) as source_of_schema, pool:
         checked = pool.map(lambda c: check_configuration(terraform, c, tree, source_of_schema, suites), heaviest_first)
